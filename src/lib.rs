@@ -1,0 +1,16 @@
+//! tlsend: a sendmail-compatible message submission client that sends only
+//! over verified TLS when the sender asks for it (RFC 8689 REQUIRETLS).
+//!
+//! Data flows one way through the modules:
+//! input ([`message`]) -> decision ([`policy`]) -> route ([`route`]) ->
+//! session ([`smtp`] over [`tls`]) -> outcome ([`outcome`], [`exit`]).
+//! The lower layers (`smtp`, `tls`) never import `cli` or `config`.
+
+pub mod address;
+pub mod cli;
+pub mod config;
+pub mod message;
+pub mod policy;
+pub mod smtp;
+pub mod status;
+pub mod tls;

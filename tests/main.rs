@@ -1,0 +1,9 @@
+//! The single integration-test binary (one link, shared helpers).
+//! Tests are named after the requirement they prove; see `// covers:` lines.
+
+mod support;
+
+mod cli;
+mod interop;
+mod message;
+mod submission;
