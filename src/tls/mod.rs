@@ -1,1 +1,453 @@
-//! Placeholder.
+//! TLS for SMTP: the single crypto provider (ring) for the whole program, TLS
+//! 1.2 and 1.3 only (RFC 9325, SUB8), the trust a server's certificate is
+//! verified against (system roots, a CA file, or a pinned fingerprint), and
+//! the [`TlsVerified`] token that proves a handshake authenticated the server.
+//!
+//! Verification happens inside the handshake, through a rustls certificate
+//! verifier, so the provider still checks the handshake signatures: a
+//! certificate that verifies proves nothing unless the peer holds its key.
+//! Only this module can make a `TlsVerified`, and require mode cannot build
+//! a REQUIRETLS command without one (see `smtp::command::RequireTls`).
+//! This module never queries DNS; later trust kinds (DANE) receive their
+//! records from the caller.
+
+mod pin;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub use pin::PinMismatch;
+
+/// The crypto provider used for every TLS configuration in tlsend.
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// What a server certificate must chain to or match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's roots (rustls-native-certs; honours SSL_CERT_FILE and
+    /// SSL_CERT_DIR), checked against the host name (RFC 6125).
+    SystemRoots,
+    /// Only the CA certificates in this PEM file, checked against the host name.
+    CaFile(PathBuf),
+    /// Only the certificate whose DER has this SHA-256 digest. Name and
+    /// expiry are not checked: the pin names the certificate itself.
+    Pin([u8; 32]),
+}
+
+impl fmt::Display for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trust::SystemRoots => write!(f, "the system's trusted CAs"),
+            Trust::CaFile(path) => write!(f, "the CAs in {}", path.display()),
+            Trust::Pin(digest) => write!(f, "the pinned fingerprint {}", fingerprint_text(digest)),
+        }
+    }
+}
+
+/// Proof that a TLS handshake authenticated the server. Only this module
+/// makes one, and only after a handshake through a verifying configuration.
+#[derive(Debug)]
+pub struct TlsVerified(());
+
+impl TlsVerified {
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> TlsVerified {
+        TlsVerified(())
+    }
+}
+
+/// A TLS client configured with one kind of trust.
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: TlsConnector,
+    trust: Trust,
+}
+
+/// The trust could not be set up; a configuration problem (exit 78).
+#[derive(Debug)]
+pub enum TlsSetupError {
+    CaFile { path: PathBuf, error: String },
+    NoUsableRoots { source: String, detail: String },
+    Rustls(String),
+}
+
+impl fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsSetupError::CaFile { path, error } => {
+                write!(f, "cannot use CA file {}: {error}", path.display())
+            }
+            TlsSetupError::NoUsableRoots { source, detail } => write!(
+                f,
+                "no usable trusted CA certificates in {source}{detail}; install the system CA \
+                 bundle (ca-certificates), set SSL_CERT_FILE, or configure ca_file"
+            ),
+            TlsSetupError::Rustls(e) => write!(f, "TLS setup failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsSetupError {}
+
+/// The handshake failed. `Handshake` means TLS itself failed or the server
+/// was not authenticated (5.7.10); `Io` and `Timeout` mean the connection
+/// failed underneath and say nothing about the server's TLS.
+#[derive(Debug)]
+pub enum TlsError {
+    Handshake { error: rustls::Error, trust: String },
+    Io(io::Error),
+    Timeout(Duration),
+    ServerName(String),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Handshake { error, trust } => describe_handshake_error(f, error, trust),
+            TlsError::Io(e) => write!(f, "connection failed during the TLS handshake: {e}"),
+            TlsError::Timeout(d) => {
+                write!(
+                    f,
+                    "the TLS handshake did not finish within {} s",
+                    d.as_secs_f64()
+                )
+            }
+            TlsError::ServerName(name) => {
+                write!(f, "{name:?} is not a host name or address TLS can verify")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// What a finished handshake negotiated and how the server was verified.
+#[derive(Debug)]
+pub struct Established {
+    pub protocol: String,
+    pub cipher: String,
+    pub certificate: Option<CertificateSummary>,
+    /// How the certificate was checked, e.g. "WebPKI with the system's trusted CAs for smtp.example.org".
+    pub verified_by: String,
+    verified: Option<TlsVerified>,
+}
+
+impl Established {
+    /// The proof of authentication, if this handshake authenticated the server.
+    pub fn verified(&self) -> Option<&TlsVerified> {
+        self.verified.as_ref()
+    }
+}
+
+impl fmt::Display for Established {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, cipher {}", self.protocol, self.cipher)?;
+        if let Some(cert) = &self.certificate {
+            write!(f, "; certificate {cert}")?;
+        }
+        write!(f, "; verified by {}", self.verified_by)
+    }
+}
+
+/// The parts of the server certificate a user wants to see (UX1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub names: Vec<String>,
+    pub not_after: String,
+    /// `sha256:…` of the DER, ready to paste into `fingerprint`.
+    pub fingerprint: String,
+}
+
+impl fmt::Display for CertificateSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "subject \"{}\"", self.subject)?;
+        if !self.names.is_empty() {
+            write!(f, " (names {})", self.names.join(", "))?;
+        }
+        write!(
+            f,
+            ", issuer \"{}\", valid until {}, {}",
+            self.issuer, self.not_after, self.fingerprint
+        )
+    }
+}
+
+impl TlsClient {
+    /// Loads the trust anchors (file I/O for system roots and CA files) and
+    /// builds the client configuration.
+    pub fn new(trust: Trust) -> Result<TlsClient, TlsSetupError> {
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+        let config = match &trust {
+            Trust::Pin(digest) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(
+                    *digest, provider,
+                )))
+                .with_no_client_auth(),
+            Trust::SystemRoots | Trust::CaFile(_) => {
+                let roots = load_roots(&trust)?;
+                let verifier =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
+        };
+        Ok(TlsClient {
+            connector: TlsConnector::from(Arc::new(config)),
+            trust,
+        })
+    }
+
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Runs the handshake over `stream` for `server_name` (SNI and the name
+    /// the certificate is checked against), within `timeout`.
+    pub async fn handshake<S>(
+        &self,
+        server_name: &str,
+        stream: S,
+        timeout: Duration,
+    ) -> Result<(TlsStream<S>, Established), TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
+        let handshake = self.connector.connect(name, stream);
+        let stream = match tokio::time::timeout(timeout, handshake).await {
+            Err(_) => return Err(TlsError::Timeout(timeout)),
+            Ok(Err(e)) => return Err(self.classify(e)),
+            Ok(Ok(stream)) => stream,
+        };
+        let connection = stream.get_ref().1;
+        let protocol = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let cipher = connection
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        let certificate = connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| summarize(der));
+        let verified_by = match &self.trust {
+            Trust::Pin(_) => format!("{} (name and expiry not checked)", self.trust),
+            _ => format!("WebPKI with {} for {server_name}", self.trust),
+        };
+        let established = Established {
+            protocol,
+            cipher,
+            certificate,
+            verified_by,
+            // Every trust kind above authenticates the server; the
+            // handshake finished, so the verifier accepted it.
+            verified: Some(TlsVerified(())),
+        };
+        Ok((stream, established))
+    }
+
+    /// tokio-rustls reports TLS failures as `io::Error`s wrapping a
+    /// `rustls::Error`; unwrap those so they are not mistaken for network
+    /// failures (which are temporary, where TLS failures are not).
+    fn classify(&self, e: io::Error) -> TlsError {
+        let is_rustls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
+        if !is_rustls {
+            return TlsError::Io(e);
+        }
+        match e
+            .into_inner()
+            .map(|inner| inner.downcast::<rustls::Error>())
+        {
+            Some(Ok(error)) => TlsError::Handshake {
+                error: *error,
+                trust: self.trust.to_string(),
+            },
+            _ => TlsError::Io(io::Error::other("TLS failure")),
+        }
+    }
+}
+
+fn load_roots(trust: &Trust) -> Result<RootCertStore, TlsSetupError> {
+    let mut roots = RootCertStore::empty();
+    match trust {
+        Trust::CaFile(path) => {
+            let file_error = |error: String| TlsSetupError::CaFile {
+                path: path.clone(),
+                error,
+            };
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| file_error(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| file_error(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(file_error("it holds no PEM certificate".into()));
+            }
+            let (_, ignored) = roots.add_parsable_certificates(certs);
+            if roots.is_empty() {
+                return Err(file_error(format!(
+                    "none of its {ignored} certificates is usable"
+                )));
+            }
+        }
+        Trust::SystemRoots => {
+            let loaded = rustls_native_certs::load_native_certs();
+            let (_, _ignored) = roots.add_parsable_certificates(loaded.certs);
+            if roots.is_empty() {
+                let detail = loaded
+                    .errors
+                    .first()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return Err(TlsSetupError::NoUsableRoots {
+                    source: "the system store".into(),
+                    detail,
+                });
+            }
+        }
+        Trust::Pin(_) => {}
+    }
+    Ok(roots)
+}
+
+/// The subject, issuer, names and expiry of a DER certificate, if it parses.
+fn summarize(der: &CertificateDer<'_>) -> Option<CertificateSummary> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some(dns.to_string()),
+                    GeneralName::IPAddress(ip) => ip_text(ip),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(CertificateSummary {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        names,
+        not_after: cert.validity().not_after.to_string(),
+        fingerprint: fingerprint_text(&certificate_fingerprint(der.as_ref())),
+    })
+}
+
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+        _ => None,
+    }
+}
+
+/// The SHA-256 digest of a DER certificate, as `fingerprint` pins it.
+pub fn certificate_fingerprint(der: &[u8]) -> [u8; 32] {
+    pin::sha256(der)
+}
+
+/// `sha256:AB:CD:…`, the form users paste into `fingerprint`.
+pub fn fingerprint_text(digest: &[u8; 32]) -> String {
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    format!("sha256:{}", hex.join(":"))
+}
+
+/// Words for a failed handshake: what failed, then what the user can do.
+fn describe_handshake_error(
+    f: &mut fmt::Formatter<'_>,
+    error: &rustls::Error,
+    trust: &str,
+) -> fmt::Result {
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            match other.0.downcast_ref::<PinMismatch>() {
+                Some(mismatch) => write!(f, "{mismatch}"),
+                None => write!(f, "the server certificate was rejected: {other}"),
+            }
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => write!(
+            f,
+            "the server certificate is not signed by {trust} (self-signed, or from another CA); \
+             if the server uses a private CA set ca_file, or pin its certificate with fingerprint"
+        ),
+        rustls::Error::InvalidCertificate(
+            e @ (CertificateError::NotValidForName
+            | CertificateError::NotValidForNameContext { .. }),
+        ) => write!(
+            f,
+            "the server certificate is not valid for the host name tlsend connected to ({}); \
+             use the name the certificate carries as host",
+            rustls::Error::InvalidCertificate(e.clone())
+        ),
+        rustls::Error::InvalidCertificate(
+            e @ (CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. }),
+        ) => write!(
+            f,
+            "the server certificate is outside its validity period ({}); the server's operator \
+             must renew it, or check this machine's clock",
+            rustls::Error::InvalidCertificate(e.clone())
+        ),
+        rustls::Error::InvalidCertificate(_) => {
+            write!(f, "the server certificate was rejected: {error}")
+        }
+        rustls::Error::AlertReceived(alert) => write!(
+            f,
+            "the server ended the TLS handshake with alert {alert:?} (it may not support TLS 1.2 \
+             or newer)"
+        ),
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => write!(
+            f,
+            "the server sent data that is not a valid TLS handshake ({error}); something on the \
+             path may be interfering"
+        ),
+        rustls::Error::PeerIncompatible(_) => write!(
+            f,
+            "the server offers no TLS version or cipher tlsend accepts (TLS 1.2 or newer): {error}"
+        ),
+        _ => write!(f, "the TLS handshake failed: {error}"),
+    }
+}

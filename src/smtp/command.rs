@@ -1,0 +1,368 @@
+//! The envelope and the MAIL and RCPT commands built from it, with their
+//! parameters: REQUIRETLS (RFC 8689), BODY (RFC 6152), SMTPUTF8 (RFC 6531),
+//! SIZE (RFC 1870), RET, ENVID, NOTIFY and ORCPT (RFC 3461, xtext-encoded).
+//!
+//! REQUIRETLS can only be written with a [`RequireTls`] proof, which can only
+//! be made from a [`TlsVerified`] token and capabilities that advertise
+//! REQUIRETLS: a code path that forgot a check does not compile.
+
+use std::fmt::Write as _;
+
+use super::ehlo::Capabilities;
+use super::error::Missing;
+use crate::address::{Address, ReversePath};
+use crate::tls::TlsVerified;
+
+/// What RFC 3461 RET asks a bounce to carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    Full,
+    Hdrs,
+}
+
+/// RFC 3461 NOTIFY: never, or any of success, failure, delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notify {
+    Never,
+    On {
+        success: bool,
+        failure: bool,
+        delay: bool,
+    },
+}
+
+/// Delivery status notification requests (`-N`, `-R`, `-V`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dsn {
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
+    pub notify: Option<Notify>,
+}
+
+impl Dsn {
+    pub fn is_requested(&self) -> bool {
+        self.ret.is_some() || self.envid.is_some() || self.notify.is_some()
+    }
+}
+
+/// What the message content needs from the server (IN8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Content {
+    /// Some byte of the header or body is 0x80 or above.
+    pub eight_bit: bool,
+    /// The header holds UTF-8 (RFC 6532), which needs SMTPUTF8.
+    pub utf8_header: bool,
+    /// The caller declared 8BITMIME (`-B 8BITMIME`) even if the bytes are 7-bit.
+    pub declared_8bitmime: bool,
+}
+
+/// One message's envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub sender: ReversePath,
+    pub recipients: Vec<Address>,
+    pub content: Content,
+    /// Message size in octets as sent, for the SIZE parameter.
+    pub size: Option<u64>,
+    pub dsn: Dsn,
+}
+
+impl Envelope {
+    /// RFC 6531 3.4: UTF-8 in the envelope or the header needs SMTPUTF8.
+    pub fn needs_smtputf8(&self) -> bool {
+        self.content.utf8_header
+            || !self.sender.is_ascii()
+            || self.recipients.iter().any(|r| !r.is_ascii())
+    }
+}
+
+/// Proof that this session may send REQUIRETLS: TLS is established with a
+/// verified certificate and the post-TLS EHLO advertised REQUIRETLS
+/// (RFC 8689 section 2). Only [`RequireTls::check`] makes one.
+#[derive(Debug)]
+pub struct RequireTls(());
+
+impl RequireTls {
+    /// The last checks before MAIL FROM in require mode. `verified` is `None`
+    /// when the session has no TLS or TLS that did not authenticate the server.
+    pub fn check(
+        verified: Option<&TlsVerified>,
+        caps: &Capabilities,
+    ) -> Result<RequireTls, Missing> {
+        if verified.is_none() {
+            return Err(Missing::VerifiedTls);
+        }
+        if !caps.has("REQUIRETLS") {
+            return Err(Missing::RequireTls);
+        }
+        Ok(RequireTls(()))
+    }
+}
+
+/// Builds `MAIL FROM:<…>` with every parameter the envelope needs and the
+/// server offers; refuses when the content needs an extension the server
+/// lacks (IN8) or exceeds its SIZE limit.
+pub fn mail_command(
+    envelope: &Envelope,
+    caps: &Capabilities,
+    requiretls: Option<&RequireTls>,
+) -> Result<String, Missing> {
+    let mut line = format!("MAIL FROM:<{}>", envelope.sender);
+    let content = envelope.content;
+    if content.eight_bit && !caps.has("8BITMIME") {
+        return Err(Missing::EightBitMime);
+    }
+    if (content.eight_bit || content.declared_8bitmime) && caps.has("8BITMIME") {
+        line.push_str(" BODY=8BITMIME");
+    }
+    if envelope.needs_smtputf8() {
+        if !caps.has("SMTPUTF8") {
+            return Err(Missing::SmtpUtf8);
+        }
+        line.push_str(" SMTPUTF8");
+    }
+    if let Some(size) = envelope.size
+        && caps.has("SIZE")
+    {
+        if let Some(limit) = caps.size_limit()
+            && size > limit
+        {
+            return Err(Missing::Size { limit, size });
+        }
+        let _ = write!(line, " SIZE={size}");
+    }
+    if requiretls.is_some() {
+        line.push_str(" REQUIRETLS");
+    }
+    if caps.has("DSN") {
+        match envelope.dsn.ret {
+            Some(Ret::Full) => line.push_str(" RET=FULL"),
+            Some(Ret::Hdrs) => line.push_str(" RET=HDRS"),
+            None => {}
+        }
+        if let Some(envid) = &envelope.dsn.envid {
+            let _ = write!(line, " ENVID={}", xtext(envid));
+        }
+    }
+    Ok(line)
+}
+
+/// Builds `RCPT TO:<…>` with NOTIFY and ORCPT when DSN was asked for and
+/// the server offers it.
+pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilities) -> String {
+    let mut line = format!("RCPT TO:<{recipient}>");
+    if caps.has("DSN") && envelope.dsn.is_requested() {
+        if let Some(notify) = envelope.dsn.notify {
+            line.push_str(" NOTIFY=");
+            match notify {
+                Notify::Never => line.push_str("NEVER"),
+                Notify::On {
+                    success,
+                    failure,
+                    delay,
+                } => {
+                    let words: Vec<&str> =
+                        [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                            .into_iter()
+                            .filter_map(|(on, word)| on.then_some(word))
+                            .collect();
+                    line.push_str(&words.join(","));
+                }
+            }
+        }
+        // RFC 3461 4.2; a UTF-8 address would need RFC 6533's utf-8 type,
+        // which servers rarely support, so it is left out.
+        if recipient.is_ascii() {
+            let _ = write!(line, " ORCPT=rfc822;{}", xtext(&recipient.to_string()));
+        }
+    }
+    line
+}
+
+/// RFC 3461 4: `xtext`; "+", "=", controls, space and non-ASCII become `+HH`.
+pub fn xtext(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "+{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::reply;
+
+    fn caps(keywords: &[&str]) -> Capabilities {
+        let mut text = String::from("250-mx.example\r\n");
+        for k in keywords {
+            text.push_str(&format!("250-{k}\r\n"));
+        }
+        text.push_str("250 HELP\r\n");
+        let (r, _) = reply::parse(text.as_bytes()).unwrap().unwrap();
+        Capabilities::from_ehlo(&r)
+    }
+
+    fn envelope() -> Envelope {
+        Envelope {
+            sender: ReversePath::parse("alice@example.org").unwrap(),
+            recipients: vec![Address::parse("bob@example.net").unwrap()],
+            content: Content::default(),
+            size: None,
+            dsn: Dsn::default(),
+        }
+    }
+
+    fn proof() -> RequireTls {
+        RequireTls(())
+    }
+
+    // covers: SUB4
+    #[test]
+    fn sub4_requiretls_parameter_appears_once_and_only_with_proof() {
+        let c = caps(&["REQUIRETLS"]);
+        let with = mail_command(&envelope(), &c, Some(&proof())).unwrap();
+        assert_eq!(with, "MAIL FROM:<alice@example.org> REQUIRETLS");
+        assert_eq!(with.matches("REQUIRETLS").count(), 1);
+        let without = mail_command(&envelope(), &c, None).unwrap();
+        assert!(!without.contains("REQUIRETLS"));
+    }
+
+    // covers: SUB3
+    #[test]
+    fn sub3_proof_needs_verified_tls_and_the_keyword() {
+        let verified = TlsVerified::for_tests();
+        assert_eq!(
+            RequireTls::check(None, &caps(&["REQUIRETLS"])).unwrap_err(),
+            Missing::VerifiedTls
+        );
+        assert_eq!(
+            RequireTls::check(Some(&verified), &caps(&[])).unwrap_err(),
+            Missing::RequireTls
+        );
+        assert!(RequireTls::check(Some(&verified), &caps(&["requiretls"])).is_ok());
+    }
+
+    // covers: IN8
+    #[test]
+    fn in8_eight_bit_content_needs_8bitmime_and_utf8_header_needs_smtputf8() {
+        let mut env = envelope();
+        env.content.eight_bit = true;
+        assert_eq!(
+            mail_command(&env, &caps(&[]), None).unwrap_err(),
+            Missing::EightBitMime
+        );
+        assert_eq!(
+            mail_command(&env, &caps(&["8BITMIME"]), None).unwrap(),
+            "MAIL FROM:<alice@example.org> BODY=8BITMIME"
+        );
+        env.content.utf8_header = true;
+        assert_eq!(
+            mail_command(&env, &caps(&["8BITMIME"]), None).unwrap_err(),
+            Missing::SmtpUtf8
+        );
+        assert_eq!(
+            mail_command(&env, &caps(&["8BITMIME", "SMTPUTF8"]), None).unwrap(),
+            "MAIL FROM:<alice@example.org> BODY=8BITMIME SMTPUTF8"
+        );
+        // Declared 8BITMIME with 7-bit bytes: sent when offered, harmless when not (Debian cron).
+        let mut declared = envelope();
+        declared.content.declared_8bitmime = true;
+        assert_eq!(
+            mail_command(&declared, &caps(&[]), None).unwrap(),
+            "MAIL FROM:<alice@example.org>"
+        );
+        // A UTF-8 recipient needs SMTPUTF8 even with an ASCII header.
+        let mut utf8 = envelope();
+        utf8.recipients = vec![Address::parse("jörg@example.net").unwrap()];
+        assert_eq!(
+            mail_command(&utf8, &caps(&[]), None).unwrap_err(),
+            Missing::SmtpUtf8
+        );
+    }
+
+    #[test]
+    fn size_is_announced_and_checked() {
+        let mut env = envelope();
+        env.size = Some(5000);
+        assert_eq!(
+            mail_command(&env, &caps(&["SIZE"]), None).unwrap(),
+            "MAIL FROM:<alice@example.org> SIZE=5000"
+        );
+        assert_eq!(
+            mail_command(&env, &caps(&["SIZE 4000"]), None).unwrap_err(),
+            Missing::Size {
+                limit: 4000,
+                size: 5000
+            }
+        );
+        assert_eq!(
+            mail_command(&env, &caps(&[]), None).unwrap(),
+            "MAIL FROM:<alice@example.org>"
+        );
+    }
+
+    #[test]
+    fn dsn_parameters_only_when_offered() {
+        let mut env = envelope();
+        env.dsn = Dsn {
+            ret: Some(Ret::Hdrs),
+            envid: Some("id+1=x".into()),
+            notify: Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false,
+            }),
+        };
+        let dsn = caps(&["DSN"]);
+        assert_eq!(
+            mail_command(&env, &dsn, None).unwrap(),
+            "MAIL FROM:<alice@example.org> RET=HDRS ENVID=id+2B1+3Dx"
+        );
+        assert_eq!(
+            rcpt_command(&env.recipients[0], &env, &dsn),
+            "RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net"
+        );
+        assert_eq!(
+            rcpt_command(&env.recipients[0], &env, &caps(&[])),
+            "RCPT TO:<bob@example.net>"
+        );
+        assert_eq!(
+            mail_command(&env, &caps(&[]), None).unwrap(),
+            "MAIL FROM:<alice@example.org>"
+        );
+    }
+
+    #[test]
+    fn null_sender_and_quoted_local_parts() {
+        let mut env = envelope();
+        env.sender = ReversePath::Null;
+        assert_eq!(
+            mail_command(&env, &caps(&[]), None).unwrap(),
+            "MAIL FROM:<>"
+        );
+        let quoted = Address::from_parts("a b", Some("example.net")).unwrap();
+        assert_eq!(
+            rcpt_command(&quoted, &env, &caps(&[])),
+            "RCPT TO:<\"a b\"@example.net>"
+        );
+    }
+
+    #[test]
+    fn xtext_encodes_rfc3461_specials() {
+        let cases = [
+            ("abc", "abc"),
+            ("a+b", "a+2Bb"),
+            ("a=b", "a+3Db"),
+            ("a b", "a+20b"),
+            ("é", "+C3+A9"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(xtext(input), expected, "{input}");
+        }
+    }
+}

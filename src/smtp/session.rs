@@ -1,0 +1,574 @@
+//! One SMTP client session over a stream someone else dialed (RFC 5321,
+//! RFC 3207 STARTTLS, RFC 2920 PIPELINING, RFC 4954 AUTH, RFC 8689 REQUIRETLS).
+//!
+//! The order of the steps is carried by types:
+//! - [`Session::open`] reads the greeting and sends EHLO;
+//! - [`Session::starttls`] consumes a plaintext session and returns a session
+//!   over TLS whose capabilities come only from the EHLO sent after the
+//!   handshake: what the server said in plaintext cannot leak past it (SUB5);
+//! - `authenticate` exists only for sessions over TLS (SUB6);
+//! - [`Session::send_message`] in require mode builds MAIL FROM only with a
+//!   `RequireTls` proof made from this session's TLS verification and its
+//!   post-TLS capabilities (SUB2-SUB4).
+//!
+//! After a protocol violation, a timeout or a dead connection the session is
+//! marked broken and [`Session::quit`] says nothing more (as mox's client
+//! does when "botched").
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio_rustls::client::TlsStream;
+
+use super::auth::{self, AuthChoice, Credentials, Mechanism};
+use super::command::{self, Envelope, RequireTls};
+use super::conn::{Connection, Timeouts};
+use super::data::DataEncoder;
+use super::ehlo::Capabilities;
+use super::error::{Error, ErrorKind, Missing, Step, Violation};
+use super::reply::Reply;
+use super::transcript::Transcript;
+use crate::tls::{Established, TlsClient};
+
+/// What a session needs to know besides the stream.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The name sent with EHLO: a domain, or an address literal like `[192.0.2.1]`.
+    pub ehlo_name: String,
+    pub timeouts: Timeouts,
+}
+
+/// An SMTP session after EHLO.
+pub struct Session<S> {
+    conn: Connection<S>,
+    caps: Capabilities,
+    tls: Option<Established>,
+    config: SessionConfig,
+    broken: bool,
+}
+
+/// Why STARTTLS did not give a TLS session.
+pub enum StartTlsFailure<S> {
+    /// STARTTLS is not offered or the server refused it; the dialogue is
+    /// still in step, so the caller can QUIT (or, where policy allows, go on
+    /// in plain text).
+    Refused {
+        error: Error,
+        session: Box<Session<S>>,
+    },
+    /// The connection cannot be used any more.
+    Broken(Error),
+}
+
+/// The result of one mail transaction.
+#[derive(Debug)]
+pub struct Transaction {
+    /// The reply to each RCPT, in envelope order.
+    pub recipients: Vec<Reply>,
+    pub data: DataOutcome,
+}
+
+/// What happened after the recipients were known.
+#[derive(Debug)]
+pub enum DataOutcome {
+    /// The server took the message for every accepted recipient.
+    Accepted(Reply),
+    /// No recipient was accepted, so no message data was sent.
+    NoRecipients,
+    /// The data phase failed; every accepted recipient shares this error.
+    Failed(Error),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Reads the greeting and says EHLO (HELO if EHLO is refused). `tls` is
+    /// the handshake result when the stream is already TLS (port 465).
+    pub async fn open(
+        stream: S,
+        tls: Option<Established>,
+        config: SessionConfig,
+        transcript: Transcript,
+    ) -> Result<Session<S>, Error> {
+        let mut conn = Connection::new(stream, config.timeouts, transcript);
+        let greeting = conn.read_reply(Step::Greeting).await?;
+        // RFC 5321 3.1: 220 is service ready; 554 (or 4xx) means no service.
+        if greeting.code() != 220 {
+            return Err(refusal_or_violation(Step::Greeting, greeting, "220"));
+        }
+        let mut session = Session {
+            conn,
+            caps: Capabilities::none(),
+            tls,
+            config,
+            broken: false,
+        };
+        let step = if session.tls.is_some() {
+            Step::EhloAfterTls
+        } else {
+            Step::Ehlo
+        };
+        session.hello(step).await?;
+        Ok(session)
+    }
+
+    /// The capabilities of the latest EHLO.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// The TLS handshake this session runs over, if any.
+    pub fn tls(&self) -> Option<&Established> {
+        self.tls.as_ref()
+    }
+
+    /// The transcript this session writes to.
+    pub fn transcript(&self) -> &Transcript {
+        &self.conn.transcript
+    }
+
+    async fn hello(&mut self, step: Step) -> Result<(), Error> {
+        let ehlo = format!("EHLO {}", self.config.ehlo_name);
+        self.command(step, &ehlo).await?;
+        let reply = self.read(step).await?;
+        if reply.is_positive() {
+            self.caps = Capabilities::from_ehlo(&reply);
+            return Ok(());
+        }
+        // RFC 5321 4.1.4: a server that does not know EHLO answers 500/502;
+        // fall back to HELO, which offers no extensions (so no STARTTLS).
+        if reply.is_permanent() {
+            let helo = format!("HELO {}", self.config.ehlo_name);
+            self.command(step, &helo).await?;
+            let reply = self.read(step).await?;
+            if reply.is_positive() {
+                self.caps = Capabilities::none();
+                return Ok(());
+            }
+            return Err(self.fail(refusal_or_violation(step, reply, "250 to HELO")));
+        }
+        Err(self.fail(refusal_or_violation(step, reply, "250 to EHLO")))
+    }
+
+    /// Upgrades the session with STARTTLS (RFC 3207): checks the keyword,
+    /// sends STARTTLS, requires a 220 and an empty receive buffer, runs the
+    /// handshake against `client`'s trust for `server_name`, and says EHLO
+    /// again. Capabilities learned before TLS are dropped with `self`.
+    pub async fn starttls(
+        mut self,
+        client: &TlsClient,
+        server_name: &str,
+    ) -> Result<Session<TlsStream<S>>, StartTlsFailure<S>> {
+        if !self.caps.has("STARTTLS") {
+            let error = Error::new(Step::StartTls, ErrorKind::Missing(Missing::StartTls));
+            return Err(StartTlsFailure::Refused {
+                error,
+                session: Box::new(self),
+            });
+        }
+        let reply = match self.command(Step::StartTls, "STARTTLS").await {
+            Ok(()) => self.read(Step::StartTls).await,
+            Err(e) => Err(e),
+        };
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => return Err(StartTlsFailure::Broken(error)),
+        };
+        if reply.code() != 220 {
+            let error = refusal_or_violation(Step::StartTls, reply, "220 to STARTTLS");
+            if error.dialogue_in_sync() {
+                return Err(StartTlsFailure::Refused {
+                    error,
+                    session: Box::new(self),
+                });
+            }
+            return Err(StartTlsFailure::Broken(error));
+        }
+        // SUB7: nothing the server sent before the handshake may survive it.
+        let (stream, timeouts, transcript) =
+            self.conn.into_stream().map_err(StartTlsFailure::Broken)?;
+        let (stream, established) = client
+            .handshake(server_name, stream, timeouts.command)
+            .await
+            .map_err(|e| {
+                StartTlsFailure::Broken(Error::new(Step::TlsHandshake, ErrorKind::Tls(e)))
+            })?;
+        transcript.note(&format!("TLS established: {established}"));
+        let mut session = Session {
+            conn: Connection::new(stream, timeouts, transcript),
+            caps: Capabilities::none(),
+            tls: Some(established),
+            config: self.config,
+            broken: false,
+        };
+        match session.hello(Step::EhloAfterTls).await {
+            Ok(()) => Ok(session),
+            Err(error) => {
+                if error.dialogue_in_sync() {
+                    session.quit().await;
+                }
+                Err(StartTlsFailure::Broken(error))
+            }
+        }
+    }
+
+    /// Runs one mail transaction: MAIL, RCPT for each recipient, DATA, the
+    /// message, and the final reply. With `require_tls` the REQUIRETLS checks
+    /// run first and MAIL FROM carries REQUIRETLS; if a check fails nothing
+    /// of the transaction is sent. `message` yields the message as stored
+    /// (LF or CRLF lines); SMTP transparency is applied here.
+    pub async fn send_message<R>(
+        &mut self,
+        envelope: &Envelope,
+        mut message: R,
+        require_tls: bool,
+    ) -> Result<Transaction, Error>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let proof = if require_tls {
+            let verified = self.tls.as_ref().and_then(Established::verified);
+            let proof = RequireTls::check(verified, &self.caps)
+                .map_err(|m| Error::new(Step::Mail, ErrorKind::Missing(m)))?;
+            self.conn
+                .transcript
+                .note("require mode: TLS verified and REQUIRETLS advertised after TLS");
+            Some(proof)
+        } else {
+            None
+        };
+        let mail = command::mail_command(envelope, &self.caps, proof.as_ref())
+            .map_err(|m| Error::new(Step::Mail, ErrorKind::Missing(m)))?;
+        let rcpts: Vec<String> = envelope
+            .recipients
+            .iter()
+            .map(|r| command::rcpt_command(r, envelope, &self.caps))
+            .collect();
+
+        let (recipients, data_reply) = if self.caps.has("PIPELINING") {
+            self.pipelined_envelope(mail, rcpts).await?
+        } else {
+            self.stepwise_envelope(mail, rcpts).await?
+        };
+        let data = match data_reply {
+            None => DataOutcome::NoRecipients,
+            Some(Err(error)) => DataOutcome::Failed(error),
+            Some(Ok(())) => match self.send_data(&mut message).await {
+                Ok(reply) => DataOutcome::Accepted(reply),
+                Err(error) => DataOutcome::Failed(error),
+            },
+        };
+        Ok(Transaction { recipients, data })
+    }
+
+    /// MAIL, RCPTs and DATA in one write, then their replies in order
+    /// (RFC 2920 3.1). Returns the RCPT replies and, when some recipient
+    /// was accepted, whether DATA was accepted.
+    async fn pipelined_envelope(
+        &mut self,
+        mail: String,
+        rcpts: Vec<String>,
+    ) -> Result<(Vec<Reply>, Option<Result<(), Error>>), Error> {
+        let count = rcpts.len();
+        let mut batch = Vec::with_capacity(count + 2);
+        batch.push(mail);
+        batch.extend(rcpts);
+        batch.push("DATA".to_string());
+        if let Err(e) = self.conn.send_batch(Step::Mail, &batch).await {
+            return Err(self.fail(e));
+        }
+        let mail_reply = self.read(Step::Mail).await?;
+        let mut replies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let reply = self.read(Step::Rcpt).await?;
+            replies.push(self.check_rcpt(reply)?);
+        }
+        let data_reply = self.read(Step::Data).await?;
+        let go_ahead = data_reply.code() == 354;
+        let accepted = replies.iter().any(Reply::is_positive);
+        if !mail_reply.is_positive() || !accepted {
+            // The server should refuse DATA here; if it did not, end the
+            // empty data at once so the dialogue stays in step.
+            if go_ahead {
+                self.abort_data().await?;
+            }
+            if !mail_reply.is_positive() {
+                return Err(self.fail(refusal_or_violation(Step::Mail, mail_reply, "250 to MAIL")));
+            }
+            return Ok((replies, None));
+        }
+        if !go_ahead {
+            return Ok((
+                replies,
+                Some(Err(self.fail(refusal_or_violation(
+                    Step::Data,
+                    data_reply,
+                    "354 to DATA",
+                )))),
+            ));
+        }
+        Ok((replies, Some(Ok(()))))
+    }
+
+    /// MAIL, each RCPT and DATA, one reply at a time.
+    async fn stepwise_envelope(
+        &mut self,
+        mail: String,
+        rcpts: Vec<String>,
+    ) -> Result<(Vec<Reply>, Option<Result<(), Error>>), Error> {
+        self.command(Step::Mail, &mail).await?;
+        let mail_reply = self.read(Step::Mail).await?;
+        if !mail_reply.is_positive() {
+            return Err(self.fail(refusal_or_violation(Step::Mail, mail_reply, "250 to MAIL")));
+        }
+        let mut replies = Vec::with_capacity(rcpts.len());
+        for rcpt in &rcpts {
+            self.command(Step::Rcpt, rcpt).await?;
+            let reply = self.read(Step::Rcpt).await?;
+            replies.push(self.check_rcpt(reply)?);
+        }
+        if !replies.iter().any(Reply::is_positive) {
+            return Ok((replies, None));
+        }
+        self.command(Step::Data, "DATA").await?;
+        let data_reply = self.read(Step::Data).await?;
+        if data_reply.code() != 354 {
+            return Ok((
+                replies,
+                Some(Err(self.fail(refusal_or_violation(
+                    Step::Data,
+                    data_reply,
+                    "354 to DATA",
+                )))),
+            ));
+        }
+        Ok((replies, Some(Ok(()))))
+    }
+
+    /// A RCPT reply is 2xx, 4xx or 5xx; anything else breaks the protocol.
+    fn check_rcpt(&mut self, reply: Reply) -> Result<Reply, Error> {
+        if reply.is_positive() || reply.is_transient() || reply.is_permanent() {
+            return Ok(reply);
+        }
+        let violation = Violation::Unexpected {
+            reply,
+            expected: "a 2xx, 4xx or 5xx reply to RCPT",
+        };
+        Err(self.fail(Error::new(Step::Rcpt, ErrorKind::Protocol(violation))))
+    }
+
+    /// Streams the message with dot-stuffing and CRLF, ends it, and reads
+    /// the final reply within the end-of-data limit.
+    async fn send_data<R: AsyncRead + Unpin>(&mut self, message: &mut R) -> Result<Reply, Error> {
+        let mut encoder = DataEncoder::new();
+        let mut input = vec![0u8; 64 * 1024];
+        let mut output = Vec::with_capacity(66 * 1024);
+        let mut total: u64 = 0;
+        loop {
+            let n = match message.read(&mut input).await {
+                Ok(n) => n,
+                Err(e) => return Err(self.fail(Error::new(Step::Data, ErrorKind::Message(e)))),
+            };
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            output.clear();
+            if let Err(bare_cr) = encoder.encode(&input[..n], &mut output) {
+                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, bare_cr);
+                return Err(self.fail(Error::new(Step::Data, ErrorKind::Message(e))));
+            }
+            if let Err(e) = self.conn.write_all(Step::Data, &output).await {
+                return Err(self.fail(e));
+            }
+        }
+        output.clear();
+        if let Err(bare_cr) = encoder.finish(&mut output) {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidData, bare_cr);
+            return Err(self.fail(Error::new(Step::Data, ErrorKind::Message(e))));
+        }
+        self.conn
+            .transcript
+            .sent(&format!("({total} octets of message data)"));
+        self.conn.transcript.sent(".");
+        if let Err(e) = self.conn.write_all(Step::EndOfData, &output).await {
+            return Err(self.fail(e));
+        }
+        if let Err(e) = self.conn.flush(Step::EndOfData).await {
+            return Err(self.fail(e));
+        }
+        let limit = self.conn.timeouts.end_of_data;
+        let reply = match self.conn.read_reply_within(Step::EndOfData, limit).await {
+            Ok(reply) => reply,
+            Err(e) => return Err(self.fail(e)),
+        };
+        if reply.is_positive() {
+            Ok(reply)
+        } else {
+            Err(self.fail(refusal_or_violation(
+                Step::EndOfData,
+                reply,
+                "250 after the message",
+            )))
+        }
+    }
+
+    /// Ends a DATA the server should not have accepted, sending no content.
+    async fn abort_data(&mut self) -> Result<(), Error> {
+        self.conn.transcript.sent(".");
+        if let Err(e) = self.conn.write_all(Step::Data, b".\r\n").await {
+            return Err(self.fail(e));
+        }
+        if let Err(e) = self.conn.flush(Step::Data).await {
+            return Err(self.fail(e));
+        }
+        self.read(Step::Data).await.map(|_| ())
+    }
+
+    /// Resets the transaction so another can follow on this session.
+    pub async fn reset(&mut self) -> Result<(), Error> {
+        self.command(Step::Mail, "RSET").await?;
+        let reply = self.read(Step::Mail).await?;
+        if reply.is_positive() {
+            Ok(())
+        } else {
+            Err(self.fail(refusal_or_violation(Step::Mail, reply, "250 to RSET")))
+        }
+    }
+
+    /// Says QUIT and waits briefly for the reply, unless the session is
+    /// broken; then just closes the connection.
+    pub async fn quit(mut self) {
+        if self.broken {
+            return;
+        }
+        if self.command(Step::Quit, "QUIT").await.is_ok() {
+            let _ = self.read(Step::Quit).await;
+        }
+    }
+
+    async fn command(&mut self, step: Step, line: &str) -> Result<(), Error> {
+        let result = self.conn.send(step, line).await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    async fn read(&mut self, step: Step) -> Result<Reply, Error> {
+        let result = self.conn.read_reply(step).await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Records an error; one that leaves the dialogue out of step marks the
+    /// session broken so that nothing more is sent.
+    fn fail(&mut self, error: Error) -> Error {
+        if !error.dialogue_in_sync() {
+            self.broken = true;
+        }
+        error
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<TlsStream<S>> {
+    /// SMTP AUTH (RFC 4954) with a mechanism the server offers and `choice`
+    /// allows. Only sessions over TLS have this method (SUB6). `server` is
+    /// the host and port, which OAUTHBEARER sends.
+    pub async fn authenticate(
+        &mut self,
+        credentials: &Credentials,
+        choice: AuthChoice,
+        server: (&str, u16),
+    ) -> Result<(), Error> {
+        let mechanism = auth::choose(choice, &self.caps.auth_mechanisms())
+            .map_err(|m| Error::new(Step::Auth, ErrorKind::Missing(m)))?;
+        let reply = match mechanism {
+            Mechanism::Plain => {
+                let response = auth::plain_response(credentials);
+                self.secret_command(&format!("AUTH PLAIN {response}"), "AUTH PLAIN <secret>")
+                    .await?;
+                let reply = self.read(Step::Auth).await?;
+                if reply.code() == 334 {
+                    // A server that ignores the initial response asks again.
+                    self.secret_command(&response, "<secret>").await?;
+                    self.read(Step::Auth).await?
+                } else {
+                    reply
+                }
+            }
+            Mechanism::Login => {
+                let (user, password) = auth::login_responses(credentials);
+                self.command(Step::Auth, "AUTH LOGIN").await?;
+                let reply = self.read(Step::Auth).await?;
+                if reply.code() != 334 {
+                    return Err(self.fail(refusal_or_violation(
+                        Step::Auth,
+                        reply,
+                        "334 to AUTH LOGIN",
+                    )));
+                }
+                self.secret_command(&user, "<user name>").await?;
+                let reply = self.read(Step::Auth).await?;
+                if reply.code() != 334 {
+                    return Err(self.fail(refusal_or_violation(
+                        Step::Auth,
+                        reply,
+                        "334 to the user name",
+                    )));
+                }
+                self.secret_command(&password, "<secret>").await?;
+                self.read(Step::Auth).await?
+            }
+            Mechanism::XOAuth2 | Mechanism::OAuthBearer => {
+                let response = if mechanism == Mechanism::XOAuth2 {
+                    auth::xoauth2_response(credentials)
+                } else {
+                    auth::oauthbearer_response(credentials, server.0, server.1)
+                };
+                let name = mechanism.name();
+                self.secret_command(
+                    &format!("AUTH {name} {response}"),
+                    &format!("AUTH {name} <secret>"),
+                )
+                .await?;
+                let reply = self.read(Step::Auth).await?;
+                if reply.code() == 334 {
+                    // RFC 7628 3.2.2: the server reports the error as a
+                    // challenge; acknowledge it to get the final reply.
+                    if let Some(detail) = reply
+                        .lines()
+                        .first()
+                        .and_then(|l| auth::decode_challenge(l))
+                    {
+                        self.conn
+                            .transcript
+                            .note(&format!("{name} error from the server: {detail}"));
+                    }
+                    self.command(Step::Auth, auth::token_failure_ack(mechanism))
+                        .await?;
+                    self.read(Step::Auth).await?
+                } else {
+                    reply
+                }
+            }
+        };
+        if reply.code() == 235 {
+            return Ok(());
+        }
+        Err(self.fail(refusal_or_violation(Step::Auth, reply, "235 after AUTH")))
+    }
+
+    async fn secret_command(&mut self, line: &str, shown: &str) -> Result<(), Error> {
+        let result = self.conn.send_masked(Step::Auth, line, shown).await;
+        result.map_err(|e| self.fail(e))
+    }
+}
+
+/// A 4xx/5xx reply is the server refusing; any other unwanted reply is a
+/// protocol violation (rustls' `inappropriate_message`, in SMTP).
+fn refusal_or_violation(step: Step, reply: Reply, expected: &'static str) -> Error {
+    if reply.is_transient() || reply.is_permanent() {
+        Error::new(step, ErrorKind::Reply(reply))
+    } else {
+        Error::new(
+            step,
+            ErrorKind::Protocol(Violation::Unexpected { reply, expected }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
