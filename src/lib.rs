@@ -9,7 +9,11 @@
 pub mod address;
 pub mod cli;
 pub mod config;
+pub mod deadletter;
+pub mod deliver;
+pub mod exit;
 pub mod message;
+pub mod outcome;
 pub mod policy;
 pub mod smtp;
 pub mod status;

@@ -93,8 +93,6 @@ pub mod codes {
     pub const NO_ANSWER: EnhancedCode = EnhancedCode::new(4, 4, 1);
     /// 4.4.2 Bad connection.
     pub const BAD_CONNECTION: EnhancedCode = EnhancedCode::new(4, 4, 2);
-    /// 4.4.7 Delivery time expired (a step timed out).
-    pub const TIMED_OUT: EnhancedCode = EnhancedCode::new(4, 4, 7);
     /// 5.3.0 Other or undefined mail system status (local failure).
     pub const LOCAL_FAILURE: EnhancedCode = EnhancedCode::new(5, 3, 0);
 }
@@ -134,6 +132,6 @@ mod tests {
         assert_eq!(codes::REQUIRETLS_NEEDED.to_string(), "5.7.30");
         assert_eq!(codes::ENCRYPTION_NEEDED.with_class(4).to_string(), "4.7.10");
         assert!(codes::ENCRYPTION_NEEDED.is_permanent());
-        assert!(!codes::TIMED_OUT.is_permanent());
+        assert!(!codes::NO_ANSWER.is_permanent());
     }
 }

@@ -223,9 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         R: AsyncRead + Unpin,
     {
         let proof = if require_tls {
-            let verified = self.tls.as_ref().and_then(Established::verified);
-            let proof = RequireTls::check(verified, &self.caps)
-                .map_err(|m| Error::new(Step::Mail, ErrorKind::Missing(m)))?;
+            let proof = self.require_tls_proof()?;
             self.conn
                 .transcript
                 .note("require mode: TLS verified and REQUIRETLS advertised after TLS");
@@ -255,6 +253,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             },
         };
         Ok(Transaction { recipients, data })
+    }
+
+    /// The require-mode checks (RFC 8689 4.2.1 steps 4-5): TLS that
+    /// authenticated the server, and REQUIRETLS in the EHLO reply after TLS.
+    /// `send_message` runs them again right before MAIL FROM; calling this
+    /// first lets the caller stop before AUTH exposes any credentials.
+    pub fn require_tls_ready(&self) -> Result<(), Error> {
+        self.require_tls_proof().map(|_| ())
+    }
+
+    fn require_tls_proof(&self) -> Result<RequireTls, Error> {
+        let verified = self.tls.as_ref().and_then(Established::verified);
+        RequireTls::check(verified, &self.caps).map_err(|missing| {
+            let step = match missing {
+                Missing::RequireTls => Step::EhloAfterTls,
+                _ => Step::StartTls,
+            };
+            Error::new(step, ErrorKind::Missing(missing))
+        })
     }
 
     /// MAIL, RCPTs and DATA in one write, then their replies in order

@@ -1,0 +1,331 @@
+//! Walks a delivery plan: dials, runs the session steps in the order the
+//! mode demands, and records one outcome per recipient. It does not parse
+//! SMTP; that is the session's job.
+//!
+//! Require mode, in this order (RFC 8689 4.2.1): TLS established, the
+//! certificate verified, REQUIRETLS seen in the EHLO after TLS; only then
+//! AUTH and MAIL FROM with REQUIRETLS. A failed step sends QUIT while the
+//! dialogue is in step, and nothing of the message.
+//!
+//! Today the plan is a submission server; direct MX delivery will give a
+//! list of hosts and call [`attempt`] for each until one succeeds.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::address::Address;
+use crate::exit::{self, Classified, Sysexit};
+use crate::outcome::{Accepted, Failure, Outcome, RecipientOutcome};
+use crate::policy::Mode;
+use crate::smtp::{
+    AuthChoice, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing, Session,
+    SessionConfig, StartTlsFailure, Step, Timeouts, Transcript, Violation,
+};
+use crate::status::EnhancedCode;
+use crate::tls::{TlsClient, TlsError};
+
+/// How the connection to the server is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain connection, then STARTTLS (RFC 3207), usually port 587.
+    StartTls,
+    /// TLS from the first byte (RFC 8314), usually port 465.
+    Implicit,
+    /// No TLS at all; never allowed in require mode or with AUTH.
+    Plain,
+}
+
+/// A configured submission server and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub credentials: Option<(Credentials, AuthChoice)>,
+    /// The EHLO name; `None` picks the host name or an address literal.
+    pub ehlo_name: Option<String>,
+    pub connect_timeout: Duration,
+    pub timeouts: Timeouts,
+}
+
+impl Submission {
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A source of the message bytes, opened once per attempt.
+pub type OpenMessage<'a> = &'a (dyn Fn() -> io::Result<Box<dyn AsyncRead + Unpin + Send>> + Sync);
+
+/// Delivers one message through a submission server. `tls` is required
+/// unless `plan.security` is `Plain`.
+pub async fn submit(
+    plan: &Submission,
+    tls: Option<&TlsClient>,
+    envelope: &Envelope,
+    mode: Mode,
+    open_message: OpenMessage<'_>,
+    transcript: &Transcript,
+) -> Outcome {
+    let transcript = transcript.with_prefix(format!("tlsend: {}: ", plan.server()));
+    match attempt(plan, tls, envelope, mode, open_message, &transcript).await {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome::all_failed(
+            &envelope.recipients,
+            failure(Some(plan.server()), &error, mode),
+        ),
+    }
+}
+
+/// One attempt on one server. `Err` means the session failed for every
+/// recipient; `Ok` carries per-recipient results.
+pub async fn attempt(
+    plan: &Submission,
+    tls: Option<&TlsClient>,
+    envelope: &Envelope,
+    mode: Mode,
+    open_message: OpenMessage<'_>,
+    transcript: &Transcript,
+) -> Result<Outcome, Error> {
+    if mode == Mode::Require && plan.security == Security::Plain {
+        // Refuse before connecting: nothing about this server could help.
+        return Err(Error::new(
+            Step::Connect,
+            ErrorKind::Missing(Missing::VerifiedTls),
+        ));
+    }
+    let tls = match (plan.security, tls) {
+        (Security::Plain, _) => None,
+        (_, Some(tls)) => Some(tls),
+        (_, None) => {
+            return Err(Error::new(
+                Step::Connect,
+                ErrorKind::Missing(Missing::VerifiedTls),
+            ));
+        }
+    };
+    let stream = dial(&plan.host, plan.port, plan.connect_timeout, transcript).await?;
+    let config = SessionConfig {
+        ehlo_name: plan
+            .ehlo_name
+            .clone()
+            .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
+        timeouts: plan.timeouts,
+    };
+    let server = plan.server();
+    match (plan.security, tls) {
+        (Security::Implicit, Some(tls)) => {
+            let (stream, established) = tls
+                .handshake(&plan.host, stream, plan.timeouts.command)
+                .await
+                .map_err(|e| Error::new(Step::TlsHandshake, ErrorKind::Tls(e)))?;
+            transcript.note(&format!("TLS established: {established}"));
+            let session =
+                Session::open(stream, Some(established), config, transcript.clone()).await?;
+            secured(session, plan, envelope, mode, open_message, server).await
+        }
+        (Security::StartTls, Some(tls)) => {
+            let session = Session::open(stream, None, config, transcript.clone()).await?;
+            match session.starttls(tls, &plan.host).await {
+                Ok(session) => secured(session, plan, envelope, mode, open_message, server).await,
+                Err(StartTlsFailure::Refused { error, session }) => {
+                    session.quit().await;
+                    Err(error)
+                }
+                Err(StartTlsFailure::Broken(error)) => Err(error),
+            }
+        }
+        _ => {
+            let session = Session::open(stream, None, config, transcript.clone()).await?;
+            transact(session, envelope, mode, open_message, server).await
+        }
+    }
+}
+
+/// After TLS: the require-mode checks, then AUTH, then the transaction.
+async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
+    mut session: Session<TlsStream<S>>,
+    plan: &Submission,
+    envelope: &Envelope,
+    mode: Mode,
+    open_message: OpenMessage<'_>,
+    server: String,
+) -> Result<Outcome, Error> {
+    if mode == Mode::Require
+        && let Err(error) = session.require_tls_ready()
+    {
+        session.quit().await;
+        return Err(error);
+    }
+    if let Some((credentials, choice)) = &plan.credentials
+        && let Err(error) = session
+            .authenticate(credentials, *choice, (&plan.host, plan.port))
+            .await
+    {
+        session.quit().await;
+        return Err(error);
+    }
+    transact(session, envelope, mode, open_message, server).await
+}
+
+async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
+    mut session: Session<S>,
+    envelope: &Envelope,
+    mode: Mode,
+    open_message: OpenMessage<'_>,
+    server: String,
+) -> Result<Outcome, Error> {
+    let message = match open_message() {
+        Ok(message) => message,
+        Err(e) => {
+            session.quit().await;
+            return Err(Error::new(Step::Data, ErrorKind::Message(e)));
+        }
+    };
+    let result = session
+        .send_message(envelope, message, mode == Mode::Require)
+        .await;
+    session.quit().await;
+    let transaction = result?;
+    let recipients = envelope
+        .recipients
+        .iter()
+        .zip(transaction.recipients)
+        .map(|(recipient, rcpt_reply)| {
+            let result = if !rcpt_reply.is_positive() {
+                let error = Error::new(Step::Rcpt, ErrorKind::Reply(rcpt_reply));
+                Err(failure(Some(server.clone()), &error, mode))
+            } else {
+                match &transaction.data {
+                    DataOutcome::Accepted(reply) => Ok(Accepted {
+                        server: server.clone(),
+                        reply: reply.clone(),
+                    }),
+                    DataOutcome::Failed(error) => Err(failure(Some(server.clone()), error, mode)),
+                    DataOutcome::NoRecipients => Err(Failure {
+                        server: Some(server.clone()),
+                        classified: Classified {
+                            status: EnhancedCode::new(5, 5, 0),
+                            exit: Sysexit::Protocol,
+                        },
+                        detail: "the server accepted a recipient, then refused to take the message"
+                            .into(),
+                        hint: None,
+                    }),
+                }
+            };
+            RecipientOutcome {
+                recipient: recipient.clone(),
+                result,
+            }
+        })
+        .collect();
+    Ok(Outcome { recipients })
+}
+
+/// Resolves and connects within `limit`, trying each address in turn.
+async fn dial(
+    host: &str,
+    port: u16,
+    limit: Duration,
+    transcript: &Transcript,
+) -> Result<TcpStream, Error> {
+    let connect_error = |e: io::Error| Error::new(Step::Connect, ErrorKind::Io(e));
+    let deadline = tokio::time::Instant::now() + limit;
+    let addresses: Vec<SocketAddr> =
+        match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
+            Err(_) => return Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),
+            Ok(Err(e)) => {
+                return Err(connect_error(io::Error::new(
+                    e.kind(),
+                    format!("cannot resolve {host}: {e}"),
+                )));
+            }
+            Ok(Ok(addresses)) => addresses.collect(),
+        };
+    let mut last_error = None;
+    for address in addresses {
+        transcript.note(&format!("connecting to {address}"));
+        match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
+            Err(_) => return Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last_error = Some(io::Error::new(e.kind(), format!("{address}: {e}"))),
+        }
+    }
+    Err(connect_error(last_error.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
+    })))
+}
+
+/// The host name when it looks like a domain, else an address literal of
+/// the local end (RFC 5321 4.1.4 allows one when no name is meaningful).
+fn default_ehlo_name(local: Option<SocketAddr>) -> String {
+    let host = gethostname::gethostname();
+    if let Some(name) = host.to_str()
+        && name.contains('.')
+        && crate::address::Address::from_parts("x", Some(name)).is_ok()
+    {
+        return name.to_string();
+    }
+    match local {
+        Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
+        Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+        None => "localhost".to_string(),
+    }
+}
+
+/// A failure for the report: classified, explained, with what to do next (UX5).
+pub fn failure(server: Option<String>, error: &Error, mode: Mode) -> Failure {
+    let classified = exit::classify(error, mode);
+    Failure {
+        server,
+        classified,
+        detail: error.to_string(),
+        hint: hint(error, &classified, mode),
+    }
+}
+
+fn hint(error: &Error, classified: &Classified, mode: Mode) -> Option<String> {
+    let text = match &error.kind {
+        ErrorKind::Missing(Missing::RequireTls) => {
+            "nothing was sent; use a server that advertises REQUIRETLS, or send without \
+             --require-tls if the message may travel without it"
+        }
+        ErrorKind::Missing(Missing::StartTls) => {
+            "nothing was sent; check that this port offers STARTTLS (use tls = \"implicit\" for port 465)"
+        }
+        ErrorKind::Missing(Missing::VerifiedTls) if error.step == Step::Connect => {
+            "nothing was sent; require mode needs TLS, so this server needs tls = \"starttls\" or \"implicit\""
+        }
+        ErrorKind::Reply(_) if error.step == Step::StartTls && mode == Mode::Require => {
+            "the server would not start TLS, so nothing was sent"
+        }
+        ErrorKind::Tls(TlsError::Handshake { .. })
+        | ErrorKind::Protocol(Violation::BytesAfterStartTls(_)) => "nothing was sent",
+        ErrorKind::Protocol(_) => {
+            "the server broke the SMTP protocol, so the session was abandoned"
+        }
+        ErrorKind::Timeout(_) if error.step == Step::Connect => {
+            "check host and port, or raise timeout"
+        }
+        ErrorKind::Timeout(_) => "the server stopped answering; try again later, or raise timeout",
+        ErrorKind::Io(_) if error.step == Step::Connect => {
+            "check host and port, and that the server is up"
+        }
+        _ if classified.exit == Sysexit::NoPerm => "check user, auth and the password source",
+        _ if classified.is_temporary() => "this is temporary; try again later",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+/// The addresses of a failed delivery, for a one-line report.
+pub fn list(addresses: &[&Address]) -> String {
+    let shown: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+    shown.join(", ")
+}

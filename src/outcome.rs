@@ -1,0 +1,103 @@
+//! The result of a delivery, one entry per recipient (the queue, DSNs and
+//! the exit status all read it). A failure keeps its status code, its exit
+//! status and the words that explain it, so it can be reported, saved or
+//! bounced without the error object that caused it.
+
+use std::fmt;
+
+use crate::address::Address;
+use crate::exit::{self, Classified, Sysexit};
+use crate::smtp::Reply;
+
+/// What happened to one recipient.
+#[derive(Clone, Debug)]
+pub struct RecipientOutcome {
+    pub recipient: Address,
+    pub result: Result<Accepted, Failure>,
+}
+
+/// The server took the message for this recipient.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub server: String,
+    pub reply: Reply,
+}
+
+/// Why this recipient did not get the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// `host:port` when a server was involved.
+    pub server: Option<String>,
+    pub classified: Classified,
+    /// What failed and where: "MAIL FROM: the server does not advertise …".
+    pub detail: String,
+    /// What the user can do about it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.classified.status;
+        write!(f, "{status}")?;
+        if let Some(name) = exit::status_name(status) {
+            write!(f, " {name}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(server) = &self.server {
+            write!(f, "{server}: ")?;
+        }
+        write!(f, "{}", self.detail)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every recipient's outcome of one delivery.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub recipients: Vec<RecipientOutcome>,
+}
+
+impl Outcome {
+    /// The same failure for every recipient (the session failed as a whole).
+    pub fn all_failed(recipients: &[Address], failure: Failure) -> Outcome {
+        Outcome {
+            recipients: recipients
+                .iter()
+                .map(|r| RecipientOutcome {
+                    recipient: r.clone(),
+                    result: Err(failure.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn all_accepted(&self) -> bool {
+        self.recipients.iter().all(|r| r.result.is_ok())
+    }
+
+    pub fn exit_status(&self) -> Sysexit {
+        exit::for_outcomes(
+            self.recipients
+                .iter()
+                .map(|r| r.result.as_ref().err().map(|f| &f.classified)),
+        )
+    }
+
+    /// Failures with the recipients that share each, in first-seen order,
+    /// so one line can report a failure that hit every recipient.
+    pub fn grouped_failures(&self) -> Vec<(&Failure, Vec<&Address>)> {
+        let mut groups: Vec<(&Failure, Vec<&Address>)> = Vec::new();
+        for r in &self.recipients {
+            if let Err(failure) = &r.result {
+                match groups.iter_mut().find(|(f, _)| *f == failure) {
+                    Some((_, addresses)) => addresses.push(&r.recipient),
+                    None => groups.push((failure, vec![&r.recipient])),
+                }
+            }
+        }
+        groups
+    }
+}
