@@ -1,0 +1,550 @@
+//! Reading the message from standard input (IN1, IN2, IN9, IN10, IN11).
+//!
+//! [`read`] takes everything before returning, so no connection is held open
+//! while a cron job is still writing. It keeps the exact bytes in a
+//! [`Spool`], scans them once in fixed-size chunks, and records the first
+//! problem with its line number without stopping: a refused message can
+//! still be saved whole to dead.letter. It also splits the header from the
+//! body the way Postfix does: the header is the leading run of header
+//! fields; an empty line ends it, and so does the first line that is not a
+//! field (`echo text | sendmail user` has a body and no header).
+
+use std::fmt;
+use std::io::{self, Read};
+
+use super::spool::{Spool, SpoolReader, SpoolWriter};
+
+/// RFC 5321 4.5.3.1.6: at most 998 octets before CRLF.
+pub const MAX_LINE: usize = 998;
+
+#[derive(Clone, Debug)]
+pub struct InputOptions {
+    /// A line with a single "." ends the input (sendmail without -i, IN2).
+    pub dot_ends_input: bool,
+    /// Bytes kept in memory before the spool moves to a temporary file.
+    pub memory_limit: usize,
+    /// Largest header block accepted.
+    pub max_header: usize,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        InputOptions {
+            dot_ends_input: true,
+            memory_limit: 1 << 20,
+            max_header: 1 << 20,
+        }
+    }
+}
+
+/// Why a message cannot be sent as it is. Lines count from 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Nul { line: u64 },
+    LineTooLong { line: u64, length: usize },
+    BareCr { line: u64 },
+    HeaderTooLarge { limit: usize },
+    HeaderNotUtf8 { line: u64 },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Nul { line } => write!(
+                f,
+                "line {line} contains a NUL byte, which SMTP cannot carry; encode binary content \
+                 as MIME (base64)"
+            ),
+            Problem::LineTooLong { line, length } => write!(
+                f,
+                "line {line} is {length} octets long; SMTP allows at most {MAX_LINE} (RFC 5321 \
+                 4.5.3.1.6); wrap it or encode the content as MIME (quoted-printable or base64)"
+            ),
+            Problem::BareCr { line } => write!(
+                f,
+                "line {line} contains a carriage return that is not followed by a line feed; \
+                 RFC 5322 allows CR only as part of CRLF"
+            ),
+            Problem::HeaderTooLarge { limit } => {
+                write!(f, "the header is larger than {limit} octets")
+            }
+            Problem::HeaderNotUtf8 { line } => write!(
+                f,
+                "line {line} of the header has 8-bit bytes that are not UTF-8; encode them as \
+                 RFC 2047 encoded words, or use UTF-8"
+            ),
+        }
+    }
+}
+
+/// The message as read: its bytes, where its body starts, and what the scan found.
+#[derive(Debug)]
+pub struct Input {
+    spool: Spool,
+    body_offset: u64,
+    /// The first problem found; `None` for a sendable message.
+    pub problem: Option<Problem>,
+    /// The header field lines exactly as read (LF or CRLF endings).
+    pub header_block: Vec<u8>,
+    /// An empty line separated header and body in the input.
+    pub has_separator: bool,
+    pub eight_bit_header: bool,
+    pub eight_bit_body: bool,
+}
+
+impl Input {
+    /// Bytes stored (the input minus a terminating lone-dot line).
+    pub fn len(&self) -> u64 {
+        self.spool.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spool.is_empty()
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.spool.len() - self.body_offset
+    }
+
+    /// True when the input was large enough to move to a temporary file.
+    pub fn spilled(&self) -> bool {
+        self.spool.is_file()
+    }
+
+    /// Every stored byte, from the start (for dead.letter).
+    pub fn raw_reader(&self) -> io::Result<SpoolReader> {
+        Ok(self.spool.reader(0))
+    }
+
+    /// The body only, as stored.
+    pub fn body_reader(&self) -> io::Result<SpoolReader> {
+        Ok(self.spool.reader(self.body_offset))
+    }
+}
+
+/// Reads the whole message (to EOF or a lone-dot line).
+pub fn read(mut reader: impl Read, options: &InputOptions) -> io::Result<Input> {
+    let mut scanner = Scanner::new(options.clone());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if scanner.feed(&chunk[..n])? == Flow::Stop {
+            break;
+        }
+    }
+    scanner.finish()
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    Header,
+    Body,
+}
+
+struct Scanner {
+    options: InputOptions,
+    spool: SpoolWriter,
+    phase: Phase,
+    /// Number of the current line (1-based) and its start in the spool.
+    line: u64,
+    line_start: u64,
+    /// Content bytes of the current line so far (line ending excluded).
+    line_len: usize,
+    line_has_8bit: bool,
+    /// The current line's content so far is "" or ".".
+    dot_candidate: bool,
+    pending_cr: bool,
+    /// The current line while in the header phase, to classify it.
+    header_line: Vec<u8>,
+    header_block: Vec<u8>,
+    has_separator: bool,
+    body_offset: Option<u64>,
+    problem: Option<Problem>,
+    eight_bit_header: bool,
+    eight_bit_body: bool,
+}
+
+impl Scanner {
+    fn new(options: InputOptions) -> Scanner {
+        Scanner {
+            spool: SpoolWriter::new(options.memory_limit),
+            options,
+            phase: Phase::Header,
+            line: 1,
+            line_start: 0,
+            line_len: 0,
+            line_has_8bit: false,
+            dot_candidate: true,
+            pending_cr: false,
+            header_line: Vec::new(),
+            header_block: Vec::new(),
+            has_separator: false,
+            body_offset: None,
+            problem: None,
+            eight_bit_header: false,
+            eight_bit_body: false,
+        }
+    }
+
+    fn note(&mut self, problem: Problem) {
+        if self.problem.is_none() {
+            self.problem = Some(problem);
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8]) -> io::Result<Flow> {
+        while !data.is_empty() {
+            let (segment, ends_line) = match data.iter().position(|&b| b == b'\n') {
+                Some(i) => (&data[..=i], true),
+                None => (data, false),
+            };
+            data = &data[segment.len()..];
+            self.spool.write(segment)?;
+            let content = if ends_line {
+                &segment[..segment.len() - 1]
+            } else {
+                segment
+            };
+            self.scan(content);
+            if self.phase == Phase::Header {
+                self.header_line.extend_from_slice(segment);
+                if self.header_block.len() + self.header_line.len() > self.options.max_header {
+                    self.note(Problem::HeaderTooLarge {
+                        limit: self.options.max_header,
+                    });
+                    self.phase = Phase::Body;
+                    self.body_offset = Some(self.line_start);
+                    self.header_line.clear();
+                }
+            }
+            if ends_line && self.end_line(true)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Scans content bytes (no LF) of the current line.
+    fn scan(&mut self, content: &[u8]) {
+        for &byte in content {
+            if self.pending_cr {
+                // The CR was not followed by LF.
+                self.pending_cr = false;
+                self.note(Problem::BareCr { line: self.line });
+                self.content_byte(b'\r');
+            }
+            match byte {
+                b'\r' => self.pending_cr = true,
+                0 => {
+                    self.note(Problem::Nul { line: self.line });
+                    self.content_byte(byte);
+                }
+                _ => self.content_byte(byte),
+            }
+        }
+    }
+
+    fn content_byte(&mut self, byte: u8) {
+        self.line_len += 1;
+        self.dot_candidate = self.line_len == 1 && byte == b'.';
+        if byte >= 0x80 {
+            self.line_has_8bit = true;
+        }
+    }
+
+    /// Ends the current line; `newline` is false for an unterminated last line.
+    fn end_line(&mut self, newline: bool) -> io::Result<Flow> {
+        if self.pending_cr {
+            self.pending_cr = false;
+            if !newline {
+                // Input ends in CR.
+                self.note(Problem::BareCr { line: self.line });
+            }
+        }
+        if self.options.dot_ends_input && self.dot_candidate && self.line_len == 1 {
+            // IN2: the lone dot ends the input and is not part of it.
+            self.spool.truncate(self.line_start)?;
+            if self.phase == Phase::Header {
+                self.header_line.clear();
+            }
+            return Ok(Flow::Stop);
+        }
+        if self.line_len > MAX_LINE {
+            self.note(Problem::LineTooLong {
+                line: self.line,
+                length: self.line_len,
+            });
+        }
+        match self.phase {
+            Phase::Header => self.classify_header_line(),
+            Phase::Body => self.eight_bit_body |= self.line_has_8bit,
+        }
+        self.line += 1;
+        self.line_start = self.spool.len();
+        self.line_len = 0;
+        self.line_has_8bit = false;
+        self.dot_candidate = true;
+        Ok(Flow::Continue)
+    }
+
+    fn classify_header_line(&mut self) {
+        let line = std::mem::take(&mut self.header_line);
+        let content = line.strip_suffix(b"\n").unwrap_or(&line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        let continuation =
+            matches!(content.first(), Some(b' ' | b'\t')) && !self.header_block.is_empty();
+        if content.is_empty() {
+            self.phase = Phase::Body;
+            self.has_separator = true;
+            self.body_offset = Some(self.spool.len());
+        } else if continuation || is_field_line(content) {
+            if self.line_has_8bit {
+                self.eight_bit_header = true;
+                if std::str::from_utf8(content).is_err() {
+                    self.note(Problem::HeaderNotUtf8 { line: self.line });
+                }
+            }
+            self.header_block.extend_from_slice(&line);
+        } else {
+            self.phase = Phase::Body;
+            self.body_offset = Some(self.line_start);
+            self.eight_bit_body |= self.line_has_8bit;
+        }
+    }
+
+    fn finish(mut self) -> io::Result<Input> {
+        if self.line_len > 0 || self.pending_cr {
+            self.end_line(false)?;
+        }
+        let spool = self.spool.finish();
+        let body_offset = self.body_offset.unwrap_or(spool.len());
+        Ok(Input {
+            spool,
+            body_offset,
+            problem: self.problem,
+            header_block: self.header_block,
+            has_separator: self.has_separator,
+            eight_bit_header: self.eight_bit_header,
+            eight_bit_body: self.eight_bit_body,
+        })
+    }
+}
+
+/// RFC 5322 2.2: `field-name ":"`, where the name is printable ASCII
+/// without ":" (obsolete syntax allows white space before the colon).
+pub(crate) fn is_field_line(content: &[u8]) -> bool {
+    let Some(colon) = content.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = content[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &[u8], dot_ends_input: bool) -> Input {
+        let options = InputOptions {
+            dot_ends_input,
+            ..InputOptions::default()
+        };
+        read(input, &options).unwrap()
+    }
+
+    fn stored(input: &Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        input.raw_reader().unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    fn body(input: &Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        input.body_reader().unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    // covers: IN2
+    #[test]
+    fn in2_a_lone_dot_ends_input_unless_i() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &[u8], bool, &[u8])] = &[
+            ("IN2 dot LF ends", b"S: x\n\nbody\n.\nafter\n", true, b"S: x\n\nbody\n"),
+            ("IN2 dot CRLF ends", b"S: x\r\n\r\nbody\r\n.\r\nafter", true, b"S: x\r\n\r\nbody\r\n"),
+            ("IN2 dot at EOF ends", b"S: x\n\nbody\n.", true, b"S: x\n\nbody\n"),
+            ("IN2 -i keeps the dot", b"S: x\n\nbody\n.\nafter\n", false, b"S: x\n\nbody\n.\nafter\n"),
+            ("IN2 two dots are text", b"S: x\n\n..\nend\n", true, b"S: x\n\n..\nend\n"),
+            ("IN2 space dot is text", b"S: x\n\n .\n", true, b"S: x\n\n .\n"),
+            ("IN2 dot with text is text", b"S: x\n\n.x\n", true, b"S: x\n\n.x\n"),
+            ("IN2 dot in the header ends", b"S: x\n.\nT: y\n", true, b"S: x\n"),
+        ];
+        for (id, input, dot_ends, expected) in cases {
+            let got = read_all(input, *dot_ends);
+            assert_eq!(stored(&got), *expected, "{id}");
+            assert_eq!(got.problem, None, "{id}");
+        }
+    }
+
+    // covers: IN1
+    #[test]
+    fn in1_bare_lf_and_crlf_are_both_accepted_and_kept_as_read() {
+        let input = read_all(b"Subject: a\nTo: b@c.example\r\n\nline1\r\nline2\n", true);
+        assert_eq!(input.problem, None);
+        assert_eq!(input.header_block, b"Subject: a\nTo: b@c.example\r\n");
+        assert!(input.has_separator);
+        assert_eq!(body(&input), b"line1\r\nline2\n");
+    }
+
+    // covers: IN9
+    #[test]
+    fn in9_long_lines_nul_bytes_and_bare_cr_are_found_with_their_line() {
+        let ok_line = format!("S: x\n\n{}\n", "a".repeat(998));
+        assert_eq!(read_all(ok_line.as_bytes(), true).problem, None);
+        let ok_crlf = format!("S: x\r\n\r\n{}\r\n", "a".repeat(998));
+        assert_eq!(read_all(ok_crlf.as_bytes(), true).problem, None);
+        let long = format!("S: x\n\nfine\n{}\nmore\n", "a".repeat(1200));
+        assert_eq!(
+            read_all(long.as_bytes(), true).problem,
+            Some(Problem::LineTooLong {
+                line: 4,
+                length: 1200
+            })
+        );
+        let long_last = format!("S: x\n\n{}", "b".repeat(999));
+        assert_eq!(
+            read_all(long_last.as_bytes(), true).problem,
+            Some(Problem::LineTooLong {
+                line: 3,
+                length: 999
+            })
+        );
+        #[rustfmt::skip]
+        let cases: &[(&[u8], Problem)] = &[
+            (b"S: x\n\nab\0c\n", Problem::Nul { line: 3 }),
+            (b"S: x\n\na\rb\n", Problem::BareCr { line: 3 }),
+            (b"S: x\n\nprogress 10%\rprogress 20%\n", Problem::BareCr { line: 3 }),
+            (b"S: x\n\nends in CR\r", Problem::BareCr { line: 3 }),
+            (b"S: x\r\r\n\nbody\n", Problem::BareCr { line: 1 }),
+            (b"S: \xff\xfe\n\nbody\n", Problem::HeaderNotUtf8 { line: 1 }),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                read_all(input, true).problem.as_ref(),
+                Some(expected),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // The first problem wins and the whole input is still kept.
+        let both = b"S: x\n\na\0\nb\rc\n";
+        let input = read_all(both, true);
+        assert_eq!(input.problem, Some(Problem::Nul { line: 3 }));
+        assert_eq!(stored(&input), both);
+    }
+
+    #[test]
+    fn problems_explain_themselves() {
+        let text = Problem::LineTooLong {
+            line: 4,
+            length: 1200,
+        }
+        .to_string();
+        assert!(
+            text.contains("line 4") && text.contains("1200") && text.contains("998"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn splits_header_and_body_as_postfix_does() {
+        // (id, input, header block, separator seen, body)
+        type Case<'a> = (&'a str, &'a [u8], &'a [u8], bool, &'a [u8]);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            ("blank line", b"A: 1\nB: 2\n\nbody\n", b"A: 1\nB: 2\n", true, b"body\n"),
+            ("folded field", b"A: 1\n  more\n\tmore\nB: 2\n\nx", b"A: 1\n  more\n\tmore\nB: 2\n", true, b"x"),
+            ("no blank line", b"A: 1\nplain text\n", b"A: 1\n", false, b"plain text\n"),
+            ("no header", b"just a body\n", b"", false, b"just a body\n"),
+            ("mbox From line", b"From me Sun Nov 22\nA: 1\n", b"", false, b"From me Sun Nov 22\nA: 1\n"),
+            ("leading blank", b"\nbody\n", b"", true, b"body\n"),
+            ("header only", b"A: 1\nB: 2\n", b"A: 1\nB: 2\n", false, b""),
+            ("header, no newline", b"A: 1", b"A: 1", false, b""),
+            ("empty", b"", b"", false, b""),
+            ("leading continuation", b" x: 1\n", b"", false, b" x: 1\n"),
+            ("prose with a colon", b"Hello world: hi\n", b"", false, b"Hello world: hi\n"),
+            ("obsolete space before colon", b"Subject : x\n\nb", b"Subject : x\n", true, b"b"),
+        ];
+        for (id, input, header, separator, expected_body) in cases {
+            let got = read_all(input, true);
+            assert_eq!(got.header_block, *header, "{id}: header");
+            assert_eq!(got.has_separator, *separator, "{id}: separator");
+            assert_eq!(body(&got), *expected_body, "{id}: body");
+            assert_eq!(got.problem, None, "{id}");
+        }
+    }
+
+    // covers: IN8
+    #[test]
+    fn in8_eight_bit_content_is_noticed_where_it_is() {
+        let input = read_all("Subject: Grüße\n\nplain\n".as_bytes(), true);
+        assert!(input.eight_bit_header && !input.eight_bit_body);
+        let input = read_all("Subject: x\n\nGrüße\n".as_bytes(), true);
+        assert!(!input.eight_bit_header && input.eight_bit_body);
+        // A non-field first line with 8-bit bytes belongs to the body.
+        let input = read_all("Grüße\n".as_bytes(), true);
+        assert!(!input.eight_bit_header && input.eight_bit_body);
+    }
+
+    // covers: IN10, IN11
+    #[test]
+    fn in10_large_input_moves_to_a_file_and_reads_back_the_same_twice() {
+        let mut message = b"Subject: big\n\n".to_vec();
+        for i in 0..20_000 {
+            message.extend_from_slice(format!("line {i} of a long body\n").as_bytes());
+        }
+        let options = InputOptions {
+            memory_limit: 4096,
+            ..InputOptions::default()
+        };
+        // Feed it in odd-sized pieces to cross chunk boundaries everywhere.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(777);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let input = read(Trickle(&message), &options).unwrap();
+        assert!(input.spilled());
+        assert_eq!(input.problem, None);
+        assert_eq!(stored(&input), message);
+        assert_eq!(stored(&input), message);
+        assert_eq!(body(&input), &message[14..]);
+        assert_eq!(input.body_len(), message.len() as u64 - 14);
+    }
+
+    #[test]
+    fn oversized_header_is_refused() {
+        let options = InputOptions {
+            max_header: 64,
+            ..InputOptions::default()
+        };
+        let message = format!("X-Long: {}\n\nbody\n", "v".repeat(100));
+        let input = read(message.as_bytes(), &options).unwrap();
+        assert_eq!(input.problem, Some(Problem::HeaderTooLarge { limit: 64 }));
+        assert_eq!(stored(&input), message.as_bytes());
+    }
+}
