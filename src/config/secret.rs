@@ -1,0 +1,105 @@
+//! Credential sources (SUB6): a command (msmtp's `passwordeval`), a file
+//! only its owner can read, or an environment variable. Never the command
+//! line, never the configuration file itself. A [`Secret`] prints as
+//! `<secret>` so that no log line or error can show it by accident.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use super::ConfigError;
+
+/// Where a password or token comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Run with `sh -c`; the first line of its output is the secret.
+    Command(String),
+    /// A file readable only by its owner; its content (one trailing newline
+    /// removed) is the secret.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+/// A password or token. Only [`Secret::expose`] gives the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl SecretSource {
+    /// Gets the secret. Errors name the source, never its output.
+    pub fn fetch(&self) -> Result<Secret, ConfigError> {
+        match self {
+            SecretSource::Command(command) => {
+                let output = Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .map_err(|e| ConfigError::new(format!("password_command {command:?} could not run: {e}")))?;
+                if !output.status.success() {
+                    return Err(ConfigError::new(format!(
+                        "password_command {command:?} failed ({})",
+                        output.status
+                    )));
+                }
+                let text = String::from_utf8(output.stdout).map_err(|_| {
+                    ConfigError::new(format!("password_command {command:?} printed something that is not UTF-8"))
+                })?;
+                let first = text.lines().next().unwrap_or_default();
+                if first.is_empty() {
+                    return Err(ConfigError::new(format!("password_command {command:?} printed no password")));
+                }
+                Ok(Secret(first.to_string()))
+            }
+            SecretSource::File(path) => {
+                let shown = path.display();
+                let metadata =
+                    fs::metadata(path).map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                if metadata.permissions().mode() & 0o077 != 0 {
+                    return Err(ConfigError::new(format!(
+                        "password_file {shown} can be read by others; run chmod 600 {shown}"
+                    )));
+                }
+                let text =
+                    fs::read_to_string(path).map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                let value = text.strip_suffix('\n').unwrap_or(&text);
+                let value = value.strip_suffix('\r').unwrap_or(value);
+                if value.is_empty() {
+                    return Err(ConfigError::new(format!("password_file {shown} is empty")));
+                }
+                Ok(Secret(value.to_string()))
+            }
+            SecretSource::Env(name) => match std::env::var(name) {
+                Ok(value) if !value.is_empty() => Ok(Secret(value)),
+                Ok(_) => Err(ConfigError::new(format!("password_env: ${name} is empty"))),
+                Err(std::env::VarError::NotPresent) => {
+                    Err(ConfigError::new(format!("password_env: ${name} is not set")))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(ConfigError::new(format!("password_env: ${name} is not UTF-8")))
+                }
+            },
+        }
+    }
+}
