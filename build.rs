@@ -1,1 +1,108 @@
-fn main() {}
+//! Renders the man page and the bash, zsh and fish completions from the one
+//! command-line definition in src/cli.rs (UX4). The committed copies in man/
+//! and completions/ are compared with these by a test.
+
+use std::env;
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+#[allow(dead_code)]
+#[path = "src/cli.rs"]
+mod cli;
+
+/// Sections clap cannot derive from the flags.
+const EXTRA_SECTIONS: &str = r#".SH "TLS MODES"
+Every message has one mode.
+.TP
+\fBrequire\fR
+(\fB\-\-require\-tls\fR, \fB\-O requiretls=yes\fR, or mode = "require" in the account).
+The message is sent only if TLS is established, the server certificate verifies
+for the configured host name, and the EHLO reply after TLS advertises REQUIRETLS;
+MAIL FROM then carries REQUIRETLS (RFC 8689). Otherwise tlsend sends QUIT and
+nothing of the message, reports 5.7.10 (no verified TLS) or 5.7.30 (no REQUIRETLS),
+saves the message and exits 69. A TLS\-Required field in the message is removed
+with a warning.
+.TP
+\fBoptional\fR
+(\fB\-\-tls\-optional\fR, \fB\-O requiretls=no\fR, mode = "optional", or a
+"TLS\-Required: No" field in the message). The message carries exactly one
+"TLS\-Required: No" field.
+.TP
+\fBdefault\fR
+Neither. A TLS\-Required field with another value than No, or more than one, is
+refused (exit 65) in every mode.
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+sent
+.TP
+\fB64\fR
+usage error
+.TP
+\fB65\fR
+malformed message, or content the server cannot take
+.TP
+\fB67\fR
+a recipient was refused (5.1.x)
+.TP
+\fB68\fR
+the recipient's domain is unknown
+.TP
+\fB69\fR
+permanent refusal, including 5.7.30 (no REQUIRETLS) and 5.7.10 (no verified TLS)
+.TP
+\fB74\fR
+local I/O error
+.TP
+\fB75\fR
+temporary failure: a 4xx reply, a connection or name lookup failure, a timeout
+.TP
+\fB76\fR
+the server broke the SMTP protocol
+.TP
+\fB77\fR
+authentication failed
+.TP
+\fB78\fR
+configuration error
+.SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (or \fI~/.config/tlsend/config.toml\fR), \fI/etc/tlsend.toml\fR
+The configuration file, searched in this order unless \fB\-C\fR names one.
+.TP
+\fI~/dead.letter\fR
+Where a message that could not be sent is appended (mbox), unless dead_letter
+names another file.
+.SH "SEE ALSO"
+sendmail(1), msmtp(1), RFC 8689, RFC 3207
+"#;
+
+fn main() -> io::Result<()> {
+    println!("cargo:rerun-if-changed=src/cli.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+    let out = PathBuf::from(
+        env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR is not set"))?,
+    );
+    let mut command = cli::command();
+
+    let man = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    page.extend_from_slice(EXTRA_SECTIONS.as_bytes());
+    man.render_version_section(&mut page)?;
+    fs::write(out.join("tlsend.1"), page)?;
+
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut command, "tlsend", &out)?;
+    }
+    Ok(())
+}

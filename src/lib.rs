@@ -7,6 +7,7 @@
 //! The lower layers (`smtp`, `tls`) never import `cli` or `config`.
 
 pub mod address;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod deadletter;
@@ -15,6 +16,7 @@ pub mod exit;
 pub mod message;
 pub mod outcome;
 pub mod policy;
+pub mod request;
 pub mod smtp;
 pub mod status;
 pub mod tls;

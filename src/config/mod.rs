@@ -71,7 +71,8 @@ pub fn parse_fingerprint(text: &str) -> Result<Fingerprint, String> {
     }
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|_| expected.to_string())?;
+        *byte =
+            u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|_| expected.to_string())?;
     }
     Ok(Fingerprint(out))
 }
@@ -227,7 +228,11 @@ pub fn parse_with(
                 format!(
                     "default_account = \"{}\" names no account (accounts: {})",
                     name.get_ref(),
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
@@ -242,11 +247,17 @@ pub fn parse_with(
     })
 }
 
-fn build_account(name: &str, raw: &RawAccount, expand: &dyn Fn(&str) -> PathBuf) -> Result<Account, String> {
+fn build_account(
+    name: &str,
+    raw: &RawAccount,
+    expand: &dyn Fn(&str) -> PathBuf,
+) -> Result<Account, String> {
     let tls = raw.tls.unwrap_or(TlsStart::StartTls);
     let sources: Vec<SecretSource> = [
         raw.password_command.clone().map(SecretSource::Command),
-        raw.password_file.as_deref().map(|p| SecretSource::File(expand(p))),
+        raw.password_file
+            .as_deref()
+            .map(|p| SecretSource::File(expand(p))),
         raw.password_env.clone().map(SecretSource::Env),
     ]
     .into_iter()
@@ -345,7 +356,11 @@ fn locate_in(
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".config")));
+        .or_else(|| {
+            env("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        });
     if let Some(user) = xdg.map(|dir| dir.join("tlsend").join("config.toml"))
         && user.exists()
     {
@@ -375,7 +390,11 @@ impl Config {
     /// The account to use: the one named by `-a`; else the first whose
     /// `from` matches the `-f` sender; else `default_account`; else one
     /// named "default"; else the only one; else none.
-    pub fn select(&self, name: Option<&str>, sender: Option<&str>) -> Result<Option<&Account>, ConfigError> {
+    pub fn select(
+        &self,
+        name: Option<&str>,
+        sender: Option<&str>,
+    ) -> Result<Option<&Account>, ConfigError> {
         if let Some(name) = name {
             return match self.accounts.iter().find(|a| a.name == name) {
                 Some(account) => Ok(Some(account)),
@@ -395,10 +414,11 @@ impl Config {
             };
         }
         if let Some(sender) = sender
-            && let Some(account) = self
-                .accounts
-                .iter()
-                .find(|a| a.from.as_deref().is_some_and(|from| glob_match(from, sender)))
+            && let Some(account) = self.accounts.iter().find(|a| {
+                a.from
+                    .as_deref()
+                    .is_some_and(|from| glob_match(from, sender))
+            })
         {
             return Ok(Some(account));
         }
@@ -418,7 +438,13 @@ impl Config {
 /// Case-insensitive match with `*` (any run) and `?` (one character).
 fn glob_match(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
-    let text: Vec<char> = text.trim().trim_start_matches('<').trim_end_matches('>').to_lowercase().chars().collect();
+    let text: Vec<char> = text
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_lowercase()
+        .chars()
+        .collect();
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {

@@ -56,7 +56,9 @@ impl SecretSource {
                     .stdin(Stdio::null())
                     .stderr(Stdio::inherit())
                     .output()
-                    .map_err(|e| ConfigError::new(format!("password_command {command:?} could not run: {e}")))?;
+                    .map_err(|e| {
+                        ConfigError::new(format!("password_command {command:?} could not run: {e}"))
+                    })?;
                 if !output.status.success() {
                     return Err(ConfigError::new(format!(
                         "password_command {command:?} failed ({})",
@@ -64,25 +66,29 @@ impl SecretSource {
                     )));
                 }
                 let text = String::from_utf8(output.stdout).map_err(|_| {
-                    ConfigError::new(format!("password_command {command:?} printed something that is not UTF-8"))
+                    ConfigError::new(format!(
+                        "password_command {command:?} printed something that is not UTF-8"
+                    ))
                 })?;
                 let first = text.lines().next().unwrap_or_default();
                 if first.is_empty() {
-                    return Err(ConfigError::new(format!("password_command {command:?} printed no password")));
+                    return Err(ConfigError::new(format!(
+                        "password_command {command:?} printed no password"
+                    )));
                 }
                 Ok(Secret(first.to_string()))
             }
             SecretSource::File(path) => {
                 let shown = path.display();
-                let metadata =
-                    fs::metadata(path).map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                let metadata = fs::metadata(path)
+                    .map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
                 if metadata.permissions().mode() & 0o077 != 0 {
                     return Err(ConfigError::new(format!(
                         "password_file {shown} can be read by others; run chmod 600 {shown}"
                     )));
                 }
-                let text =
-                    fs::read_to_string(path).map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                let text = fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
                 let value = text.strip_suffix('\n').unwrap_or(&text);
                 let value = value.strip_suffix('\r').unwrap_or(value);
                 if value.is_empty() {
@@ -93,12 +99,12 @@ impl SecretSource {
             SecretSource::Env(name) => match std::env::var(name) {
                 Ok(value) if !value.is_empty() => Ok(Secret(value)),
                 Ok(_) => Err(ConfigError::new(format!("password_env: ${name} is empty"))),
-                Err(std::env::VarError::NotPresent) => {
-                    Err(ConfigError::new(format!("password_env: ${name} is not set")))
-                }
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    Err(ConfigError::new(format!("password_env: ${name} is not UTF-8")))
-                }
+                Err(std::env::VarError::NotPresent) => Err(ConfigError::new(format!(
+                    "password_env: ${name} is not set"
+                ))),
+                Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(format!(
+                    "password_env: ${name} is not UTF-8"
+                ))),
             },
         }
     }

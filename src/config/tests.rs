@@ -5,12 +5,19 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
-    let map: HashMap<String, OsString> = pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+    let map: HashMap<String, OsString> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
     move |key: &str| map.get(key).cloned()
 }
 
 fn parse_text(text: &str) -> Result<Config, ConfigError> {
-    parse_with(text.as_bytes(), Path::new("test.toml"), &env_of(&[("HOME", "/home/u")]))
+    parse_with(
+        text.as_bytes(),
+        Path::new("test.toml"),
+        &env_of(&[("HOME", "/home/u")]),
+    )
 }
 
 const FULL: &str = r#"
@@ -45,17 +52,30 @@ fingerprint = "sha256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:3
 fn parses_every_key() {
     let config = parse_text(FULL).unwrap();
     assert_eq!(config.default_account.as_deref(), Some("work"));
-    assert_eq!(config.dead_letter, Some(PathBuf::from("/home/u/mail/dead.letter")));
+    assert_eq!(
+        config.dead_letter,
+        Some(PathBuf::from("/home/u/mail/dead.letter"))
+    );
     let names: Vec<&str> = config.accounts().iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["work", "lists"], "file order is kept");
     let work = &config.accounts()[0];
     assert_eq!(work.host.as_deref(), Some("smtp.example.org"));
-    assert_eq!((work.port, work.tls, work.auth), (Some(587), TlsStart::StartTls, AuthMethod::Plain));
-    assert_eq!(work.password, Some(SecretSource::Command("pass show smtp/work".into())));
+    assert_eq!(
+        (work.port, work.tls, work.auth),
+        (Some(587), TlsStart::StartTls, AuthMethod::Plain)
+    );
+    assert_eq!(
+        work.password,
+        Some(SecretSource::Command("pass show smtp/work".into()))
+    );
     assert_eq!(work.ca_file, Some(PathBuf::from("/home/u/ca.pem")));
     assert_eq!(
         (work.connect_timeout, work.timeout, work.data_timeout),
-        (Duration::from_secs(10), Duration::from_secs(20), Duration::from_secs(300))
+        (
+            Duration::from_secs(10),
+            Duration::from_secs(20),
+            Duration::from_secs(300)
+        )
     );
     assert_eq!(work.mode, Some(Mode::Require));
     assert_eq!(work.qualify_domain.as_deref(), Some("example.org"));
@@ -102,31 +122,71 @@ fn an_empty_file_is_an_empty_config() {
 #[test]
 fn fingerprints_in_every_common_form() {
     let colons = "AB:".repeat(31) + "AB";
-    for text in [colons.clone(), format!("sha256:{colons}"), "ab".repeat(32), format!("SHA256:{}", "Ab".repeat(32))] {
-        assert_eq!(parse_fingerprint(&text), Ok(Fingerprint([0xab; 32])), "{text}");
+    for text in [
+        colons.clone(),
+        format!("sha256:{colons}"),
+        "ab".repeat(32),
+        format!("SHA256:{}", "Ab".repeat(32)),
+    ] {
+        assert_eq!(
+            parse_fingerprint(&text),
+            Ok(Fingerprint([0xab; 32])),
+            "{text}"
+        );
     }
     assert!(parse_fingerprint("ab").is_err());
     assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
-    assert_eq!(Fingerprint([0xab; 32]).to_string(), format!("sha256:{colons}"));
+    assert_eq!(
+        Fingerprint([0xab; 32]).to_string(),
+        format!("sha256:{colons}")
+    );
 }
 
 #[test]
 fn selects_accounts_like_msmtp() {
     let config = parse_text(FULL).unwrap();
-    let pick = |name: Option<&str>, sender: Option<&str>| config.select(name, sender).unwrap().map(|a| a.name.clone());
+    let pick = |name: Option<&str>, sender: Option<&str>| {
+        config.select(name, sender).unwrap().map(|a| a.name.clone())
+    };
     assert_eq!(pick(Some("lists"), None).as_deref(), Some("lists"));
-    assert_eq!(pick(None, Some("alice@example.org")).as_deref(), Some("work"));
-    assert_eq!(pick(None, Some("ALICE@Example.org")).as_deref(), Some("work"));
-    assert_eq!(pick(None, Some("bot@lists.example.net")).as_deref(), Some("lists"));
-    assert_eq!(pick(None, Some("someone@else.example")).as_deref(), Some("work"), "default_account");
+    assert_eq!(
+        pick(None, Some("alice@example.org")).as_deref(),
+        Some("work")
+    );
+    assert_eq!(
+        pick(None, Some("ALICE@Example.org")).as_deref(),
+        Some("work")
+    );
+    assert_eq!(
+        pick(None, Some("bot@lists.example.net")).as_deref(),
+        Some("lists")
+    );
+    assert_eq!(
+        pick(None, Some("someone@else.example")).as_deref(),
+        Some("work"),
+        "default_account"
+    );
     assert_eq!(pick(None, None).as_deref(), Some("work"));
     let error = config.select(Some("nope"), None).unwrap_err().to_string();
-    assert!(error.contains("nope") && error.contains("work, lists"), "{error}");
+    assert!(
+        error.contains("nope") && error.contains("work, lists"),
+        "{error}"
+    );
 
-    let named_default = parse_text("[account.x]\nhost = \"x\"\n[account.default]\nhost = \"d\"\n").unwrap();
-    assert_eq!(named_default.select(None, None).unwrap().map(|a| a.name.as_str()), Some("default"));
+    let named_default =
+        parse_text("[account.x]\nhost = \"x\"\n[account.default]\nhost = \"d\"\n").unwrap();
+    assert_eq!(
+        named_default
+            .select(None, None)
+            .unwrap()
+            .map(|a| a.name.as_str()),
+        Some("default")
+    );
     let single = parse_text("[account.only]\nhost = \"o\"\n").unwrap();
-    assert_eq!(single.select(None, None).unwrap().map(|a| a.name.as_str()), Some("only"));
+    assert_eq!(
+        single.select(None, None).unwrap().map(|a| a.name.as_str()),
+        Some("only")
+    );
     let two = parse_text("[account.a]\nhost = \"a\"\n[account.b]\nhost = \"b\"\n").unwrap();
     assert_eq!(two.select(None, None).unwrap(), None);
 }
@@ -156,48 +216,88 @@ fn locates_in_order() {
     let system = dir.path().join("etc-tlsend.toml");
     let user_file = xdg.join("tlsend/config.toml");
     let home_file = home.join(".config/tlsend/config.toml");
-    let env = env_of(&[("XDG_CONFIG_HOME", xdg.to_str().unwrap()), ("HOME", home.to_str().unwrap())]);
+    let env = env_of(&[
+        ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+        ("HOME", home.to_str().unwrap()),
+    ]);
     let env_home_only = env_of(&[("HOME", home.to_str().unwrap())]);
 
     assert_eq!(locate_in(None, &env, &system).unwrap(), None);
     std::fs::write(&system, "").unwrap();
-    assert_eq!(locate_in(None, &env, &system).unwrap(), Some(system.clone()));
+    assert_eq!(
+        locate_in(None, &env, &system).unwrap(),
+        Some(system.clone())
+    );
     std::fs::create_dir_all(home_file.parent().unwrap()).unwrap();
     std::fs::write(&home_file, "").unwrap();
-    assert_eq!(locate_in(None, &env_home_only, &system).unwrap(), Some(home_file.clone()));
+    assert_eq!(
+        locate_in(None, &env_home_only, &system).unwrap(),
+        Some(home_file.clone())
+    );
     std::fs::create_dir_all(user_file.parent().unwrap()).unwrap();
     std::fs::write(&user_file, "").unwrap();
     assert_eq!(locate_in(None, &env, &system).unwrap(), Some(user_file));
-    assert_eq!(locate_in(Some(&system), &env, &system).unwrap(), Some(system.clone()));
+    assert_eq!(
+        locate_in(Some(&system), &env, &system).unwrap(),
+        Some(system.clone())
+    );
     let missing = dir.path().join("missing.toml");
-    let error = locate_in(Some(&missing), &env, &system).unwrap_err().to_string();
-    assert!(error.contains("missing.toml") && error.contains("no such file"), "{error}");
-    assert_eq!(locate_in(Some(Path::new("/dev/null")), &env, &system).unwrap(), Some(PathBuf::from("/dev/null")));
+    let error = locate_in(Some(&missing), &env, &system)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("missing.toml") && error.contains("no such file"),
+        "{error}"
+    );
+    assert_eq!(
+        locate_in(Some(Path::new("/dev/null")), &env, &system).unwrap(),
+        Some(PathBuf::from("/dev/null"))
+    );
 }
 
 // covers: SUB6
 #[test]
 fn sub6_secret_sources() {
-    let ok = SecretSource::Command("printf 's3cret\\nsecond line'".into()).fetch().unwrap();
+    let ok = SecretSource::Command("printf 's3cret\\nsecond line'".into())
+        .fetch()
+        .unwrap();
     assert_eq!(ok.expose(), "s3cret");
     assert_eq!(format!("{ok:?} {ok}"), "<secret> <secret>");
 
-    let failing = SecretSource::Command("printf 'hunter%s' 2; exit 3".into()).fetch().unwrap_err().to_string();
-    assert!(failing.contains("failed") && failing.contains("exit status: 3"), "{failing}");
+    let failing = SecretSource::Command("printf 'hunter%s' 2; exit 3".into())
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failing.contains("failed") && failing.contains("exit status: 3"),
+        "{failing}"
+    );
     assert!(!failing.contains("hunter2"), "{failing}");
-    let empty = SecretSource::Command("true".into()).fetch().unwrap_err().to_string();
+    let empty = SecretSource::Command("true".into())
+        .fetch()
+        .unwrap_err()
+        .to_string();
     assert!(empty.contains("no password"), "{empty}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pw");
     std::fs::write(&file, "filesecret\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(SecretSource::File(file.clone()).fetch().unwrap().expose(), "filesecret");
+    assert_eq!(
+        SecretSource::File(file.clone()).fetch().unwrap().expose(),
+        "filesecret"
+    );
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let open = SecretSource::File(file.clone()).fetch().unwrap_err().to_string();
+    let open = SecretSource::File(file.clone())
+        .fetch()
+        .unwrap_err()
+        .to_string();
     assert!(open.contains("chmod 600"), "{open}");
 
-    let unset = SecretSource::Env("TLSEND_TEST_SURELY_UNSET_VARIABLE".into()).fetch().unwrap_err().to_string();
+    let unset = SecretSource::Env("TLSEND_TEST_SURELY_UNSET_VARIABLE".into())
+        .fetch()
+        .unwrap_err()
+        .to_string();
     assert!(unset.contains("not set"), "{unset}");
     let path = SecretSource::Env("PATH".into()).fetch().unwrap();
     assert!(!path.expose().is_empty());

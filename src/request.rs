@@ -1,0 +1,370 @@
+//! Combines what the user typed ([`cli::Invocation`]) with the configuration
+//! into one typed request (ripgrep's "HiArgs"): the server and how to secure
+//! it, the credentials' source, the TLS mode asked for and by whom, the
+//! envelope sender, the domain for bare recipient names, and where an unsent
+//! message is saved. Command-line settings beat the account's.
+//!
+//! Nothing here touches the network or reads a secret; the environment is
+//! passed in so tests can give their own.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::address::{Address, ReversePath};
+use crate::cli::{self, Invocation};
+use crate::config::{self, Account, Config, SecretSource};
+use crate::deliver::{Security, Submission};
+use crate::policy::{Mode, Requested};
+use crate::smtp::{AuthChoice, Dsn, Mechanism, Notify, Ret, Timeouts};
+use crate::tls::Trust;
+
+/// Where the user's credentials come from; fetched only when needed.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub user: String,
+    pub secret: SecretSource,
+    pub choice: AuthChoice,
+}
+
+/// Everything needed to send one message, apart from the message.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The account used, for messages ("account \"work\"").
+    pub account: Option<String>,
+    /// The server; `credentials` is filled in once the secret is fetched.
+    pub submission: Submission,
+    /// `None` only for `Security::Plain`.
+    pub trust: Option<Trust>,
+    pub login: Option<Login>,
+    pub mode_flag: Option<Requested>,
+    pub configured_mode: Option<Requested>,
+    pub sender: ReversePath,
+    pub full_name: Option<String>,
+    pub qualify_domain: String,
+    pub dead_letter: Option<PathBuf>,
+    pub dsn: Dsn,
+    pub declared_8bitmime: bool,
+}
+
+/// A request that cannot be built: a usage error (64) or a configuration
+/// error (78), with words that say what to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    Usage(String),
+    Config(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Usage(text) | RequestError::Config(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Builds the request. `env` reads environment variables (USER, LOGNAME,
+/// NAME); `host_name` is this machine's name.
+pub fn build(
+    invocation: &Invocation,
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    host_name: &str,
+) -> Result<Request, RequestError> {
+    let account = config
+        .select(invocation.account.as_deref(), invocation.sender.as_deref())
+        .map_err(|e| RequestError::Config(e.to_string()))?;
+    let flags = &invocation.server;
+    let config_error = |text: String| RequestError::Config(text);
+
+    let host = flags
+        .host
+        .clone()
+        .or_else(|| account.and_then(|a| a.host.clone()))
+        .ok_or_else(|| {
+            config_error(match account {
+                Some(a) => format!(
+                    "account \"{}\" names no host; add host = \"…\" to it or pass --host",
+                    a.name
+                ),
+                None => "no server to submit to: pass --host HOST, or configure an account in \
+                         $XDG_CONFIG_HOME/tlsend/config.toml (see tlsend(1))"
+                    .to_string(),
+            })
+        })?;
+    let security = match flags.tls {
+        Some(cli::TlsStart::StartTls) => Security::StartTls,
+        Some(cli::TlsStart::Implicit) => Security::Implicit,
+        Some(cli::TlsStart::None) => Security::Plain,
+        None => match account.map(|a| a.tls) {
+            Some(config::TlsStart::Implicit) => Security::Implicit,
+            Some(config::TlsStart::None) => Security::Plain,
+            Some(config::TlsStart::StartTls) | None => Security::StartTls,
+        },
+    };
+    let port = flags
+        .port
+        .or_else(|| account.and_then(|a| a.port))
+        .unwrap_or(match security {
+            Security::StartTls => 587,
+            Security::Implicit => 465,
+            Security::Plain => 25,
+        });
+
+    let trust = if security == Security::Plain {
+        None
+    } else {
+        Some(trust(invocation, account)?)
+    };
+    let login = login(invocation, account)?;
+    if login.is_some() && security == Security::Plain {
+        return Err(config_error(
+            "AUTH is only ever sent over TLS, and this server is set to tls = none; \
+             use starttls or implicit, or remove the user"
+                .into(),
+        ));
+    }
+
+    let timeouts = match flags.timeout {
+        Some(seconds) => {
+            let limit = Duration::from_secs(seconds);
+            (
+                limit,
+                Timeouts {
+                    command: limit,
+                    end_of_data: limit,
+                },
+            )
+        }
+        None => match account {
+            Some(a) => (
+                a.connect_timeout,
+                Timeouts {
+                    command: a.timeout,
+                    end_of_data: a.data_timeout,
+                },
+            ),
+            None => (Duration::from_secs(30), Timeouts::default()),
+        },
+    };
+
+    let mode_flag = invocation.tls_mode.as_ref().map(|(flag, typed)| Requested {
+        mode: match flag {
+            cli::TlsModeFlag::Require => Mode::Require,
+            cli::TlsModeFlag::Optional => Mode::Optional,
+        },
+        source: typed.clone(),
+    });
+    let configured_mode = account.and_then(|a| {
+        a.mode.map(|mode| Requested {
+            mode,
+            source: format!("account \"{}\" has mode = \"{mode}\"", a.name),
+        })
+    });
+
+    let qualify_domain = account
+        .and_then(|a| a.qualify_domain.clone())
+        .unwrap_or_else(|| host_name.to_string());
+    let sender = sender(invocation, account, env, &qualify_domain)?;
+    let full_name = invocation.full_name.clone().or_else(|| {
+        env("NAME")
+            .and_then(|n| n.into_string().ok())
+            .filter(|n| !n.is_empty())
+    });
+
+    let dsn = Dsn {
+        ret: invocation.ret.map(|r| match r {
+            cli::Ret::Full => Ret::Full,
+            cli::Ret::Hdrs => Ret::Hdrs,
+        }),
+        envid: invocation.envid.clone(),
+        notify: invocation.notify.map(|n| match n {
+            cli::Notify::Never => Notify::Never,
+            cli::Notify::Some {
+                success,
+                failure,
+                delay,
+            } => Notify::On {
+                success,
+                failure,
+                delay,
+            },
+        }),
+    };
+
+    Ok(Request {
+        account: account.map(|a| a.name.clone()),
+        submission: Submission {
+            host,
+            port,
+            security,
+            credentials: None,
+            ehlo_name: flags
+                .ehlo_name
+                .clone()
+                .or_else(|| account.and_then(|a| a.ehlo_name.clone())),
+            connect_timeout: timeouts.0,
+            timeouts: timeouts.1,
+        },
+        trust,
+        login,
+        mode_flag,
+        configured_mode,
+        sender,
+        full_name,
+        qualify_domain,
+        dead_letter: config.dead_letter.clone(),
+        dsn,
+        declared_8bitmime: matches!(invocation.body, Some(cli::BodyType::EightBitMime)),
+    })
+}
+
+/// Command-line trust settings replace the account's as a whole.
+fn trust(invocation: &Invocation, account: Option<&Account>) -> Result<Trust, RequestError> {
+    let flags = &invocation.server;
+    match (&flags.fingerprint, &flags.ca_file) {
+        (Some(_), Some(_)) => Err(RequestError::Usage(
+            "--fingerprint and --ca-file are alternatives; give one".into(),
+        )),
+        (Some(text), None) => config::parse_fingerprint(text)
+            .map(|f| Trust::Pin(f.0))
+            .map_err(|e| RequestError::Usage(format!("--fingerprint: {e}"))),
+        (None, Some(path)) => Ok(Trust::CaFile(path.clone())),
+        (None, None) => Ok(match account {
+            Some(Account {
+                fingerprint: Some(f),
+                ..
+            }) => Trust::Pin(f.0),
+            Some(Account {
+                ca_file: Some(path),
+                ..
+            }) => Trust::CaFile(path.clone()),
+            _ => Trust::SystemRoots,
+        }),
+    }
+}
+
+fn login(
+    invocation: &Invocation,
+    account: Option<&Account>,
+) -> Result<Option<Login>, RequestError> {
+    let flags = &invocation.server;
+    let cli_sources: Vec<SecretSource> = [
+        flags.password_command.clone().map(SecretSource::Command),
+        flags.password_file.clone().map(SecretSource::File),
+        flags.password_env.clone().map(SecretSource::Env),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if cli_sources.len() > 1 {
+        return Err(RequestError::Usage(
+            "give one of --password-command, --password-file and --password-env".into(),
+        ));
+    }
+    let user = flags
+        .user
+        .clone()
+        .or_else(|| account.and_then(|a| a.user.clone()));
+    let secret = cli_sources
+        .into_iter()
+        .next()
+        .or_else(|| account.and_then(|a| a.password.clone()));
+    let choice = match flags.auth {
+        Some(mech) => cli_auth(mech),
+        None => account.map_or(AuthChoice::Auto, |a| config_auth(a.auth)),
+    };
+    match (user, secret) {
+        (None, None) => Ok(None),
+        (Some(user), Some(secret)) => Ok(Some(Login {
+            user,
+            secret,
+            choice,
+        })),
+        (Some(user), None) => Err(RequestError::Config(format!(
+            "user \"{user}\" has no password source; set password_command, password_file or \
+             password_env (or pass --password-command/--password-file/--password-env)"
+        ))),
+        (None, Some(_)) => Err(RequestError::Config(
+            "a password source is given without a user; set user (or pass --user)".into(),
+        )),
+    }
+}
+
+fn cli_auth(mech: cli::AuthMech) -> AuthChoice {
+    match mech {
+        cli::AuthMech::Auto => AuthChoice::Auto,
+        cli::AuthMech::Plain => AuthChoice::Only(Mechanism::Plain),
+        cli::AuthMech::Login => AuthChoice::Only(Mechanism::Login),
+        cli::AuthMech::XOAuth2 => AuthChoice::Only(Mechanism::XOAuth2),
+        cli::AuthMech::OAuthBearer => AuthChoice::Only(Mechanism::OAuthBearer),
+    }
+}
+
+fn config_auth(method: config::AuthMethod) -> AuthChoice {
+    match method {
+        config::AuthMethod::Auto => AuthChoice::Auto,
+        config::AuthMethod::Plain => AuthChoice::Only(Mechanism::Plain),
+        config::AuthMethod::Login => AuthChoice::Only(Mechanism::Login),
+        config::AuthMethod::XOAuth2 => AuthChoice::Only(Mechanism::XOAuth2),
+        config::AuthMethod::OAuthBearer => AuthChoice::Only(Mechanism::OAuthBearer),
+    }
+}
+
+/// `-f`/`-r`, else the account's `from` (unless it is a pattern), else the
+/// login name at the qualify domain, as sendmail does.
+fn sender(
+    invocation: &Invocation,
+    account: Option<&Account>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    qualify_domain: &str,
+) -> Result<ReversePath, RequestError> {
+    if let Some(text) = &invocation.sender {
+        let path = ReversePath::parse(text)
+            .map_err(|e| RequestError::Usage(format!("-f {text:?}: {e}")))?;
+        return qualify_path(path, qualify_domain)
+            .map_err(|e| RequestError::Usage(format!("-f {text:?}: {e}")));
+    }
+    if let Some(account) = account
+        && let Some(from) = &account.from
+        && !from.contains(['*', '?'])
+    {
+        let path = ReversePath::parse(from).map_err(|e| {
+            RequestError::Config(format!(
+                "account \"{}\": from = {from:?}: {e}",
+                account.name
+            ))
+        })?;
+        return qualify_path(path, qualify_domain)
+            .map_err(|e| RequestError::Config(format!("account \"{}\": from: {e}", account.name)));
+    }
+    let user = ["LOGNAME", "USER"]
+        .iter()
+        .find_map(|k| {
+            env(k)
+                .and_then(|v| v.into_string().ok())
+                .filter(|v| !v.is_empty())
+        })
+        .ok_or_else(|| {
+            RequestError::Config(
+                "no envelope sender: pass -f ADDRESS or set from in the account".into(),
+            )
+        })?;
+    let address = Address::from_parts(&user, Some(qualify_domain)).map_err(|e| {
+        RequestError::Config(format!(
+            "no usable envelope sender from login name {user:?}: {e}"
+        ))
+    })?;
+    Ok(ReversePath::Address(address))
+}
+
+fn qualify_path(
+    path: ReversePath,
+    domain: &str,
+) -> Result<ReversePath, crate::address::AddressError> {
+    match path {
+        ReversePath::Null => Ok(ReversePath::Null),
+        ReversePath::Address(a) => a.qualify(domain).map(ReversePath::Address),
+    }
+}
