@@ -5,5 +5,4 @@ mod support;
 
 mod cli;
 mod interop;
-mod message;
 mod submission;

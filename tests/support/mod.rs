@@ -1,3 +1,11 @@
 //! Shared test harness: certificates, an SMTP server that records what it
 //! receives, and a runner for the tlsend binary.
 #![allow(dead_code)]
+
+pub mod certs;
+pub mod cmd;
+pub mod smtp;
+
+pub use certs::{CertKind, pki};
+pub use cmd::{Output, Tlsend};
+pub use smtp::{Advertise, AuthConfig, Behaviour, Replies, StartTls, Step, TestServer};

@@ -1,0 +1,166 @@
+//! Runs the tlsend binary with a private HOME, a cleared environment, the
+//! given standard input, and a time limit.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::certs::TestPki;
+use super::smtp::TestServer;
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A tlsend invocation being prepared.
+pub struct Tlsend {
+    home: tempfile::TempDir,
+    program: PathBuf,
+    args: Vec<OsString>,
+    stdin: Vec<u8>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Default for Tlsend {
+    fn default() -> Self {
+        Tlsend::new()
+    }
+}
+
+impl Tlsend {
+    pub fn new() -> Tlsend {
+        Tlsend {
+            home: tempfile::tempdir().unwrap(),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_tlsend")),
+            args: Vec::new(),
+            stdin: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Submission to `server` with no configuration file, trusting the test
+    /// CA through SSL_CERT_FILE (the system-roots path), short timeouts.
+    pub fn to_server(server: &TestServer, pki: &TestPki) -> Tlsend {
+        let mut t = Tlsend::new();
+        t.args(["-C", "/dev/null", "--host", "localhost", "--timeout", "5"]);
+        t.arg("--port").arg(server.port.to_string());
+        t.env("SSL_CERT_FILE", pki.ca_file());
+        t
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Self {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
+    }
+
+    pub fn stdin(&mut self, bytes: impl Into<Vec<u8>>) -> &mut Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Writes `$HOME/.config/tlsend/config.toml`.
+    pub fn config(&mut self, toml: &str) -> &mut Self {
+        let dir = self.home.path().join(".config/tlsend");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), toml).unwrap();
+        self
+    }
+
+    /// Runs the binary under another name (argv[0]), through a symlink.
+    pub fn as_program(&mut self, name: &str) -> &mut Self {
+        let bin = self.home.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let link = bin.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tlsend"), &link).unwrap();
+        self.program = link;
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn dead_letter(&self) -> Option<String> {
+        std::fs::read(self.home.path().join("dead.letter"))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    pub fn run(&self) -> Output {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .env("LOGNAME", "tester")
+            .env("USER", "tester")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("run tlsend");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = self.stdin.clone();
+        // tlsend may stop reading early (a lone dot); a broken pipe is fine.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "tlsend ran for more than 60 s; stderr: {}",
+                    err.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _ = writer.join();
+        Output {
+            code: status.code(),
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+}
