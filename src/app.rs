@@ -106,6 +106,12 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
     let env = |key: &str| std::env::var_os(key);
     let host_name = gethostname::gethostname().to_string_lossy().into_owned();
     let verbose = invocation.verbose > 0;
+    if verbose && !invocation.ignored.is_empty() {
+        say(&format!(
+            "accepted and ignored (sendmail compatibility): {}",
+            invocation.ignored.join(" ")
+        ));
+    }
 
     let mut dead_letter = None;
     let (exit, sender) = match prepare(invocation, &input, &env, &host_name, &mut dead_letter) {
@@ -386,9 +392,12 @@ fn save_dead_letter(
     sender: &str,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) {
-    let Some(path) = configured.or_else(|| deadletter::default_path(env("HOME").as_deref())) else {
+    let home = crate::user::home_dir(env);
+    let Some(path) =
+        configured.or_else(|| deadletter::default_path(home.as_deref().map(|h| h.as_os_str())))
+    else {
         say(
-            "the message could not be saved: HOME is not set and no dead_letter file is configured; it is lost",
+            "the message could not be saved: no home directory is known and no dead_letter file is configured; it is lost",
         );
         return;
     };

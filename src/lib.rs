@@ -20,3 +20,4 @@ pub mod request;
 pub mod smtp;
 pub mod status;
 pub mod tls;
+pub mod user;

@@ -64,7 +64,7 @@ impl fmt::Display for RequestError {
     }
 }
 
-/// Builds the request. `env` reads environment variables (USER, LOGNAME,
+/// Builds the request. `env` reads environment variables (LOGNAME, USER,
 /// NAME); `host_name` is this machine's name.
 pub fn build(
     invocation: &Invocation,
@@ -339,18 +339,11 @@ fn sender(
         return qualify_path(path, qualify_domain)
             .map_err(|e| RequestError::Config(format!("account \"{}\": from: {e}", account.name)));
     }
-    let user = ["LOGNAME", "USER"]
-        .iter()
-        .find_map(|k| {
-            env(k)
-                .and_then(|v| v.into_string().ok())
-                .filter(|v| !v.is_empty())
-        })
-        .ok_or_else(|| {
-            RequestError::Config(
-                "no envelope sender: pass -f ADDRESS or set from in the account".into(),
-            )
-        })?;
+    let user = crate::user::login_name(env).ok_or_else(|| {
+        RequestError::Config(
+            "no envelope sender: pass -f ADDRESS or set from in the account".into(),
+        )
+    })?;
     let address = Address::from_parts(&user, Some(qualify_domain)).map_err(|e| {
         RequestError::Config(format!(
             "no usable envelope sender from login name {user:?}: {e}"

@@ -977,3 +977,116 @@ fn configured_account_supplies_server_trust_mode_and_credentials() {
             && message.mail_from.contains("REQUIRETLS")
     );
 }
+
+// covers: FAIL5
+#[test]
+fn fail5_require_mode_sends_ret_full_as_hdrs_with_a_warning() {
+    let server = server(Behaviour::default());
+    let (output, _) = send(
+        &server,
+        &[
+            "--require-tls",
+            "-R",
+            "full",
+            "-N",
+            "failure",
+            "-V",
+            "env-1",
+        ],
+    );
+    assert_exit(&output, 0, &["warning", "RET=HDRS"]);
+    let message = &server.messages()[0];
+    assert!(
+        message.mail_from.contains(" RET=HDRS") && !message.mail_from.contains("RET=FULL"),
+        "{}",
+        message.mail_from
+    );
+    assert!(
+        message.mail_from.contains(" ENVID=env-1"),
+        "{}",
+        message.mail_from
+    );
+    assert!(
+        message.rcpt_to[0].contains(" NOTIFY=FAILURE"),
+        "{:?}",
+        message.rcpt_to
+    );
+    // Outside require mode RET=FULL is passed on as asked.
+    let plain = server_for_test();
+    let (output, _) = send(&plain, &["-R", "full"]);
+    assert_exit(&output, 0, &[]);
+    assert!(plain.messages()[0].mail_from.contains(" RET=FULL"));
+}
+
+// covers: IN11
+#[test]
+fn in11_standard_input_is_read_to_its_end_before_connecting() {
+    use std::io::Write;
+    let server = server(Behaviour::default());
+    let mut tlsend = Tlsend::to_server(&server, pki());
+    tlsend.args(["-f", "alice@example.org", "bob@example.net"]);
+    let mut child = tlsend.spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"Subject: slow job\n\nfirst part\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    // A cron job still running: tlsend must not hold a session open meanwhile.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(server.connections(), 0, "connected before the input ended");
+    stdin.write_all(b"second part\n").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        server.messages()[0]
+            .text()
+            .ends_with("first part\r\nsecond part\r\n")
+    );
+}
+
+// covers: IN10, IN11
+#[test]
+fn in10_a_large_message_is_streamed_intact() {
+    let server = server(Behaviour::default());
+    let mut body = String::from("Subject: big\n\n");
+    let line = format!("{}\n", "0123456789".repeat(9));
+    while body.len() < 8 << 20 {
+        body.push_str(&line);
+    }
+    body.push_str(".leading dot survives\n");
+    let (output, _) = send_message(&server, &["-i"], body.as_bytes());
+    assert_exit(&output, 0, &[]);
+    let message = &server.messages()[0];
+    let sent_body = &message.data[find(&message.data, b"\r\n\r\n").unwrap() + 4..];
+    let expected = body["Subject: big\n\n".len()..].replace('\n', "\r\n");
+    assert_eq!(sent_body.len(), expected.len());
+    assert!(
+        sent_body == expected.as_bytes(),
+        "the body changed on the way"
+    );
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// covers: IN5, IN4
+#[test]
+fn in5_php_with_a_cleared_environment_still_has_a_sender() {
+    let server = server(Behaviour::default());
+    let mut tlsend = Tlsend::to_server(&server, pki());
+    tlsend
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["-t", "-i"])
+        .stdin("To: bob@example.net\nSubject: from php\n\nhi\n")
+        .as_program("sendmail");
+    let output = tlsend.run();
+    assert_exit(&output, 0, &[]);
+    let mail_from = &server.messages()[0].mail_from;
+    assert!(
+        mail_from.starts_with("MAIL FROM:<") && mail_from.contains('@'),
+        "{mail_from}"
+    );
+}

@@ -77,6 +77,21 @@ pub enum DataOutcome {
     Failed(Error),
 }
 
+/// How the server answered MAIL, the RCPTs and DATA.
+struct Answered {
+    recipients: Vec<Reply>,
+    data: DataGate,
+}
+
+/// Whether the message data may follow.
+enum DataGate {
+    /// 354: send the message.
+    Open,
+    /// No recipient was accepted; nothing is sent.
+    NoRecipients,
+    Refused(Error),
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Reads the greeting and says EHLO (HELO if EHLO is refused). `tls` is
     /// the handshake result when the stream is already TLS (port 465).
@@ -239,20 +254,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .map(|r| command::rcpt_command(r, envelope, &self.caps))
             .collect();
 
-        let (recipients, data_reply) = if self.caps.has("PIPELINING") {
+        let answered = if self.caps.has("PIPELINING") {
             self.pipelined_envelope(mail, rcpts).await?
         } else {
             self.stepwise_envelope(mail, rcpts).await?
         };
-        let data = match data_reply {
-            None => DataOutcome::NoRecipients,
-            Some(Err(error)) => DataOutcome::Failed(error),
-            Some(Ok(())) => match self.send_data(&mut message).await {
+        let data = match answered.data {
+            DataGate::NoRecipients => DataOutcome::NoRecipients,
+            DataGate::Refused(error) => DataOutcome::Failed(error),
+            DataGate::Open => match self.send_data(&mut message).await {
                 Ok(reply) => DataOutcome::Accepted(reply),
                 Err(error) => DataOutcome::Failed(error),
             },
         };
-        Ok(Transaction { recipients, data })
+        Ok(Transaction {
+            recipients: answered.recipients,
+            data,
+        })
     }
 
     /// The require-mode checks (RFC 8689 4.2.1 steps 4-5): TLS that
@@ -275,13 +293,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// MAIL, RCPTs and DATA in one write, then their replies in order
-    /// (RFC 2920 3.1). Returns the RCPT replies and, when some recipient
-    /// was accepted, whether DATA was accepted.
+    /// (RFC 2920 3.1).
     async fn pipelined_envelope(
         &mut self,
         mail: String,
         rcpts: Vec<String>,
-    ) -> Result<(Vec<Reply>, Option<Result<(), Error>>), Error> {
+    ) -> Result<Answered, Error> {
         let count = rcpts.len();
         let mut batch = Vec::with_capacity(count + 2);
         batch.push(mail);
@@ -308,19 +325,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if !mail_reply.is_positive() {
                 return Err(self.fail(refusal_or_violation(Step::Mail, mail_reply, "250 to MAIL")));
             }
-            return Ok((replies, None));
+            return Ok(Answered {
+                recipients: replies,
+                data: DataGate::NoRecipients,
+            });
         }
-        if !go_ahead {
-            return Ok((
-                replies,
-                Some(Err(self.fail(refusal_or_violation(
-                    Step::Data,
-                    data_reply,
-                    "354 to DATA",
-                )))),
-            ));
-        }
-        Ok((replies, Some(Ok(()))))
+        let data = self.data_gate(data_reply);
+        Ok(Answered {
+            recipients: replies,
+            data,
+        })
     }
 
     /// MAIL, each RCPT and DATA, one reply at a time.
@@ -328,7 +342,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &mut self,
         mail: String,
         rcpts: Vec<String>,
-    ) -> Result<(Vec<Reply>, Option<Result<(), Error>>), Error> {
+    ) -> Result<Answered, Error> {
         self.command(Step::Mail, &mail).await?;
         let mail_reply = self.read(Step::Mail).await?;
         if !mail_reply.is_positive() {
@@ -341,21 +355,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             replies.push(self.check_rcpt(reply)?);
         }
         if !replies.iter().any(Reply::is_positive) {
-            return Ok((replies, None));
+            return Ok(Answered {
+                recipients: replies,
+                data: DataGate::NoRecipients,
+            });
         }
         self.command(Step::Data, "DATA").await?;
         let data_reply = self.read(Step::Data).await?;
-        if data_reply.code() != 354 {
-            return Ok((
-                replies,
-                Some(Err(self.fail(refusal_or_violation(
-                    Step::Data,
-                    data_reply,
-                    "354 to DATA",
-                )))),
-            ));
+        let data = self.data_gate(data_reply);
+        Ok(Answered {
+            recipients: replies,
+            data,
+        })
+    }
+
+    /// 354 opens the data; anything else refuses it for every recipient.
+    fn data_gate(&mut self, reply: Reply) -> DataGate {
+        if reply.code() == 354 {
+            DataGate::Open
+        } else {
+            DataGate::Refused(self.fail(refusal_or_violation(Step::Data, reply, "354 to DATA")))
         }
-        Ok((replies, Some(Ok(()))))
     }
 
     /// A RCPT reply is 2xx, 4xx or 5xx; anything else breaks the protocol.
@@ -388,8 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             total += n as u64;
             output.clear();
             if let Err(bare_cr) = encoder.encode(&input[..n], &mut output) {
-                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, bare_cr);
-                return Err(self.fail(Error::new(Step::Data, ErrorKind::Message(e))));
+                return Err(self.unsendable(bare_cr));
             }
             if let Err(e) = self.conn.write_all(Step::Data, &output).await {
                 return Err(self.fail(e));
@@ -397,8 +416,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         output.clear();
         if let Err(bare_cr) = encoder.finish(&mut output) {
-            let e = std::io::Error::new(std::io::ErrorKind::InvalidData, bare_cr);
-            return Err(self.fail(Error::new(Step::Data, ErrorKind::Message(e))));
+            return Err(self.unsendable(bare_cr));
         }
         self.conn
             .transcript
@@ -424,6 +442,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "250 after the message",
             )))
         }
+    }
+
+    /// The message holds a bare CR after all (the input check should have
+    /// refused it): the data is left unterminated and the session broken,
+    /// so the server discards what it got.
+    fn unsendable(&mut self, bare_cr: super::data::BareCr) -> Error {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, bare_cr);
+        self.fail(Error::new(Step::Data, ErrorKind::Message(e)))
     }
 
     /// Ends a DATA the server should not have accepted, sending no content.

@@ -25,6 +25,7 @@ pub struct Tlsend {
     args: Vec<OsString>,
     stdin: Vec<u8>,
     env: Vec<(OsString, OsString)>,
+    removed: Vec<OsString>,
 }
 
 impl Default for Tlsend {
@@ -41,6 +42,7 @@ impl Tlsend {
             args: Vec::new(),
             stdin: Vec::new(),
             env: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -77,6 +79,12 @@ impl Tlsend {
         self
     }
 
+    /// Runs without this variable (for callers that clear the environment).
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.removed.push(key.as_ref().to_owned());
+        self
+    }
+
     /// Writes `$HOME/.config/tlsend/config.toml`.
     pub fn config(&mut self, toml: &str) -> &mut Self {
         let dir = self.home.path().join(".config/tlsend");
@@ -106,7 +114,9 @@ impl Tlsend {
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
-    pub fn run(&self) -> Output {
+    /// Starts the binary with piped standard input, output and error;
+    /// the caller feeds standard input.
+    pub fn spawn(&self) -> std::process::Child {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -122,7 +132,14 @@ impl Tlsend {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("run tlsend");
+        for key in &self.removed {
+            command.env_remove(key);
+        }
+        command.spawn().expect("run tlsend")
+    }
+
+    pub fn run(&self) -> Output {
+        let mut child = self.spawn();
         let mut stdin = child.stdin.take().unwrap();
         let input = self.stdin.clone();
         // tlsend may stop reading early (a lone dot); a broken pipe is fine.

@@ -603,16 +603,24 @@ impl Session {
         if !reply.starts_with("354") {
             return Ok(());
         }
+        // Where to look for the end marker next: only bytes not yet searched.
+        let mut searched: usize = 0;
         let raw = loop {
             if self.buffer.starts_with(b".\r\n") {
                 self.buffer.drain(..3);
                 break Vec::new();
             }
-            if let Some(i) = self.buffer.windows(5).position(|w| w == b"\r\n.\r\n") {
-                let raw: Vec<u8> = self.buffer[..i + 2].to_vec();
-                self.buffer.drain(..i + 5);
+            let from = searched.saturating_sub(4);
+            if let Some(i) = self.buffer[from..]
+                .windows(5)
+                .position(|w| w == b"\r\n.\r\n")
+            {
+                let end = from + i;
+                let raw: Vec<u8> = self.buffer[..end + 2].to_vec();
+                self.buffer.drain(..end + 5);
                 break raw;
             }
+            searched = self.buffer.len();
             if self.buffer.len() > MAX_MESSAGE {
                 return Err(io::Error::other("message too large"));
             }
