@@ -149,6 +149,20 @@ pub fn build(
         },
     };
 
+    // RFC 5321 4.1.1.1: a domain or an address literal, nothing that could
+    // carry a second command.
+    let ehlo_name = flags
+        .ehlo_name
+        .clone()
+        .or_else(|| account.and_then(|a| a.ehlo_name.clone()));
+    if let Some(name) = &ehlo_name
+        && Address::from_parts("postmaster", Some(name)).is_err()
+    {
+        return Err(config_error(format!(
+            "ehlo_name {name:?} is not a domain name or an address literal like [192.0.2.1]"
+        )));
+    }
+
     let mode_flag = invocation.tls_mode.as_ref().map(|(flag, typed)| Requested {
         mode: match flag {
             cli::TlsModeFlag::Require => Mode::Require,
@@ -200,10 +214,7 @@ pub fn build(
             port,
             security,
             credentials: None,
-            ehlo_name: flags
-                .ehlo_name
-                .clone()
-                .or_else(|| account.and_then(|a| a.ehlo_name.clone())),
+            ehlo_name,
             connect_timeout: timeouts.0,
             timeouts: timeouts.1,
         },

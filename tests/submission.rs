@@ -444,8 +444,12 @@ fn pol6_optional_mode_sends_exactly_one_tls_required_no() {
 fn pol2_a_tls_required_no_field_selects_optional_and_stays_single() {
     let server = server(Behaviour::default());
     let input = format!("TLS-required:\n   nO \n{MESSAGE}");
-    let (output, _) = send_message(&server, &["-O", "requiretls=no"], input.as_bytes());
-    assert_exit(&output, 0, &[]);
+    let (output, _) = send_message(&server, &["-v"], input.as_bytes());
+    assert_exit(
+        &output,
+        0,
+        &["TLS mode optional (the message has a \"TLS-Required: No\" header field)"],
+    );
     let message = &server.messages()[0];
     assert_eq!(
         count(&message.text(), "TLS-Required:"),
@@ -1089,4 +1093,23 @@ fn in5_php_with_a_cleared_environment_still_has_a_sender() {
         mail_from.starts_with("MAIL FROM:<") && mail_from.contains('@'),
         "{mail_from}"
     );
+}
+
+// covers: SUB2
+#[test]
+fn sub2_require_mode_never_connects_to_a_server_set_to_plain_text() {
+    let server = server(Behaviour::default());
+    let (output, tlsend) = send(&server, &["--tls", "none", "--require-tls"]);
+    assert_exit(&output, 69, &["5.7.10", "require mode needs TLS"]);
+    assert_eq!(server.connections(), 0);
+    assert_saved(&tlsend);
+}
+
+// covers: UX5
+#[test]
+fn ux5_a_bad_ehlo_name_is_a_configuration_error() {
+    let server = server(Behaviour::default());
+    let (output, _) = send(&server, &["--ehlo-name", "bad name"]);
+    assert_exit(&output, 78, &["ehlo", "bad name"]);
+    assert_eq!(server.connections(), 0);
 }

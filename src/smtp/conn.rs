@@ -159,8 +159,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let last = reply.lines().len().saturating_sub(1);
         for (i, line) in reply.lines().iter().enumerate() {
             let separator = if i == last { ' ' } else { '-' };
-            self.transcript
-                .received(&format!("{}{separator}{line}", reply.code()));
+            let shown = format!("{}{separator}{line}", reply.code());
+            self.transcript.received(shown.trim_end());
         }
     }
 }

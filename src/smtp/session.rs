@@ -246,6 +246,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         } else {
             None
         };
+        if envelope.dsn.is_requested() && !self.caps.has("DSN") {
+            self.conn
+                .transcript
+                .note("the server does not offer DSN (RFC 3461): -N, -R and -V are not passed on");
+        }
         let mail = command::mail_command(envelope, &self.caps, proof.as_ref())
             .map_err(|m| Error::new(Step::Mail, ErrorKind::Missing(m)))?;
         let rcpts: Vec<String> = envelope
