@@ -73,6 +73,20 @@ impl TlsVerified {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_text_cannot_carry_terminal_escapes() {
+        assert_eq!(printable("CN=evil\x1b[2J"), "CN=evil\\u{1b}[2J");
+        assert_eq!(
+            printable("CN=localhost, O=Ünïcode"),
+            "CN=localhost, O=Ünïcode"
+        );
+    }
+}
+
 /// A TLS client configured with one kind of trust.
 #[derive(Clone)]
 pub struct TlsClient {
@@ -341,7 +355,7 @@ fn load_roots(trust: &Trust) -> Result<RootCertStore, TlsSetupError> {
 fn summarize(der: &CertificateDer<'_>) -> Option<CertificateSummary> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    let names = cert
+    let names: Vec<String> = cert
         .subject_alternative_name()
         .ok()
         .flatten()
@@ -358,12 +372,26 @@ fn summarize(der: &CertificateDer<'_>) -> Option<CertificateSummary> {
         })
         .unwrap_or_default();
     Some(CertificateSummary {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        names,
+        subject: printable(&cert.subject().to_string()),
+        issuer: printable(&cert.issuer().to_string()),
+        names: names.iter().map(|n| printable(n)).collect(),
         not_after: cert.validity().not_after.to_string(),
         fingerprint: fingerprint_text(&certificate_fingerprint(der.as_ref())),
     })
+}
+
+/// Certificate text is the peer's: escape control characters before it
+/// reaches a terminal.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn ip_text(bytes: &[u8]) -> Option<String> {
