@@ -168,6 +168,9 @@ pub enum CliError {
     Version(String),
 }
 
+/// Longest time limit accepted for a step: a day is already no limit.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
 /// `-o` letters that never take a value, so `-o i rcpt` keeps `rcpt` as an operand.
 const O_WITHOUT_VALUE: &[char] = &['i', 'm', '7', '8'];
 
@@ -648,8 +651,8 @@ fn interpret(
                     value
                         .parse()
                         .ok()
-                        .filter(|&s: &u64| s > 0)
-                        .ok_or_else(|| bad("a number of seconds, at least 1"))?,
+                        .filter(|&s: &u64| (1..=MAX_TIMEOUT_SECONDS).contains(&s))
+                        .ok_or_else(|| bad("a number of seconds from 1 to 86400 (one day)"))?,
                 )
             }
             "ehlo-name" => inv.server.ehlo_name = Some(value),

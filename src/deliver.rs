@@ -236,7 +236,7 @@ async fn dial(
     transcript: &Transcript,
 ) -> Result<TcpStream, Error> {
     let connect_error = |e: io::Error| Error::new(Step::Connect, ErrorKind::Io(e));
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = crate::smtp::deadline_after(limit);
     let addresses: Vec<SocketAddr> =
         match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
             Err(_) => return Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),

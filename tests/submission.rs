@@ -1113,3 +1113,17 @@ fn ux5_a_bad_ehlo_name_is_a_configuration_error() {
     assert_exit(&output, 78, &["ehlo", "bad name"]);
     assert_eq!(server.connections(), 0);
 }
+
+// covers: FAIL3, FAIL6, UX5
+#[test]
+fn fail3_an_absurd_timeout_is_refused_without_losing_the_message() {
+    let mut tlsend = Tlsend::new();
+    tlsend
+        .config("[account.a]\nhost = \"localhost\"\nconnect_timeout = 9223372036854775807\n")
+        .args(["-f", "a@example.org", "b@example.net"])
+        .stdin(MESSAGE);
+    let output = tlsend.run();
+    assert_exit(&output, 78, &["config.toml:3:", "connect_timeout", "86400"]);
+    assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
+    assert_saved(&tlsend);
+}

@@ -162,29 +162,34 @@ enum ModeName {
     Default,
 }
 
+/// Each field keeps its position so that a check can name the key's line.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAccount {
-    host: Option<String>,
-    port: Option<u16>,
-    tls: Option<TlsStart>,
-    from: Option<String>,
-    user: Option<String>,
-    password_command: Option<String>,
-    password_file: Option<String>,
-    password_env: Option<String>,
-    auth: Option<AuthMethod>,
-    ca_file: Option<String>,
-    fingerprint: Option<String>,
-    connect_timeout: Option<u64>,
-    timeout: Option<u64>,
-    data_timeout: Option<u64>,
-    mode: Option<ModeName>,
-    ehlo_name: Option<String>,
-    qualify_domain: Option<String>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    tls: Option<Spanned<TlsStart>>,
+    from: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    auth: Option<Spanned<AuthMethod>>,
+    ca_file: Option<Spanned<String>>,
+    fingerprint: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<u64>>,
+    timeout: Option<Spanned<u64>>,
+    data_timeout: Option<Spanned<u64>>,
+    mode: Option<Spanned<ModeName>>,
+    ehlo_name: Option<Spanned<String>>,
+    qualify_domain: Option<Spanned<String>>,
 }
 
-/// Parses a configuration; `origin` names it in errors. `~` means $HOME.
+/// Longest time limit accepted for a step: a day is already no limit.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// Parses a configuration; `origin` names it in errors. `~` means the
+/// home directory.
 pub fn parse(reader: impl Read, origin: &Path) -> Result<Config, ConfigError> {
     parse_with(reader, origin, &|key| std::env::var_os(key))
 }
@@ -209,15 +214,19 @@ pub fn parse_with(
         at(position, e.message().trim_end().to_string())
     })?;
 
-    let home = env("HOME");
+    // PHP-FPM and many services clear HOME; the password database still knows it.
+    let home = crate::user::home_dir(env);
     let expand = |p: &str| expand_tilde(p, home.as_deref());
     let mut accounts = Vec::new();
     let mut spanned: Vec<(&String, &Spanned<RawAccount>)> = raw.account.iter().collect();
     spanned.sort_by_key(|(_, a)| a.span().start);
     for (name, account) in spanned {
-        let position = Some(line_col(&text, account.span().start));
-        let account = build_account(name, account.get_ref(), &expand)
-            .map_err(|message| at(position, format!("account \"{name}\": {message}")))?;
+        let account = build_account(name, account, &expand).map_err(|(offset, message)| {
+            at(
+                Some(line_col(&text, offset)),
+                format!("account \"{name}\": {message}"),
+            )
+        })?;
         accounts.push(account);
     }
     let default_account = match raw.default_account {
@@ -247,75 +256,162 @@ pub fn parse_with(
     })
 }
 
+/// A failed check: the byte offset of the offending key's value, and why.
+type Invalid = (usize, String);
+
 fn build_account(
     name: &str,
-    raw: &RawAccount,
+    account: &Spanned<RawAccount>,
     expand: &dyn Fn(&str) -> PathBuf,
-) -> Result<Account, String> {
-    let tls = raw.tls.unwrap_or(TlsStart::StartTls);
-    let sources: Vec<SecretSource> = [
-        raw.password_command.clone().map(SecretSource::Command),
+) -> Result<Account, Invalid> {
+    let raw = account.get_ref();
+    let table = account.span().start;
+    let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+    if name.is_empty() {
+        return Err((table, "an account needs a name".into()));
+    }
+
+    let tls = raw
+        .tls
+        .as_ref()
+        .map_or(TlsStart::StartTls, |t| *t.get_ref());
+    let sources: Vec<(std::ops::Range<usize>, SecretSource)> = [
+        raw.password_command
+            .as_ref()
+            .map(|c| (c.span(), SecretSource::Command(c.get_ref().clone()))),
         raw.password_file
-            .as_deref()
-            .map(|p| SecretSource::File(expand(p))),
-        raw.password_env.clone().map(SecretSource::Env),
+            .as_ref()
+            .map(|f| (f.span(), SecretSource::File(expand(f.get_ref())))),
+        raw.password_env
+            .as_ref()
+            .map(|e| (e.span(), SecretSource::Env(e.get_ref().clone()))),
     ]
     .into_iter()
     .flatten()
     .collect();
     if sources.len() > 1 {
-        return Err("give only one of password_command, password_file and password_env".into());
+        // Point at the source that comes later in the file.
+        let later = sources
+            .iter()
+            .map(|(span, _)| span.start)
+            .max()
+            .unwrap_or(table);
+        return Err((
+            later,
+            "give only one of password_command, password_file and password_env".into(),
+        ));
     }
-    if !sources.is_empty() && raw.user.is_none() {
-        return Err("a password source needs a user".into());
-    }
-    if raw.user.is_some() && tls == TlsStart::None {
-        return Err("AUTH is only sent over TLS; with tls = \"none\" remove user, or use starttls or implicit".into());
-    }
-    if raw.ca_file.is_some() && raw.fingerprint.is_some() {
-        return Err("ca_file and fingerprint are alternatives; keep one".into());
-    }
-    if raw.port == Some(0) {
-        return Err("port 0 is not a port".into());
-    }
-    let seconds = |value: Option<u64>, key: &str, default: u64| -> Result<Duration, String> {
-        match value {
-            Some(0) => Err(format!("{key} must be at least 1 second")),
-            Some(n) => Ok(Duration::from_secs(n)),
-            None => Ok(Duration::from_secs(default)),
+    if let Some((span, source)) = sources.first() {
+        if raw.user.is_none() {
+            return Err((span.start, "a password source needs a user".into()));
         }
+        let empty = match source {
+            SecretSource::Command(c) => c.trim().is_empty(),
+            SecretSource::File(f) => f.as_os_str().is_empty(),
+            SecretSource::Env(v) => v.is_empty() || v.contains(['=', '\0']),
+        };
+        if empty {
+            return Err((
+                span.start,
+                "the password source is empty or not a valid name".into(),
+            ));
+        }
+    }
+    if let (Some(user), TlsStart::None) = (&raw.user, tls) {
+        return Err((
+            user.span().start,
+            "AUTH is only sent over TLS; with tls = \"none\" remove user, or use starttls or implicit".into(),
+        ));
+    }
+    if let (Some(_), Some(fingerprint)) = (&raw.ca_file, &raw.fingerprint) {
+        return Err((
+            fingerprint.span().start,
+            "ca_file and fingerprint are alternatives; keep one".into(),
+        ));
+    }
+    if let Some(port) = raw.port.as_ref().filter(|p| *p.get_ref() == 0) {
+        return Err((port.span().start, "port 0 is not a port".into()));
+    }
+    let seconds =
+        |value: &Option<Spanned<u64>>, key: &str, default: u64| -> Result<Duration, Invalid> {
+            match value {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) if (1..=MAX_TIMEOUT_SECONDS).contains(v.get_ref()) => {
+                    Ok(Duration::from_secs(*v.get_ref()))
+                }
+                Some(v) => Err((
+                    v.span().start,
+                    format!("{key} must be from 1 to {MAX_TIMEOUT_SECONDS} seconds"),
+                )),
+            }
+        };
+    let fingerprint = match &raw.fingerprint {
+        Some(f) => Some(
+            parse_fingerprint(f.get_ref())
+                .map_err(|e| (f.span().start, format!("fingerprint: {e}")))?,
+        ),
+        None => None,
     };
-    let fingerprint = raw
-        .fingerprint
-        .as_deref()
-        .map(parse_fingerprint)
-        .transpose()
-        .map_err(|e| format!("fingerprint: {e}"))?;
+
+    // Values that end up in SMTP commands or TLS names are checked here, so
+    // the error can name the line (UX5); the layers below check again.
+    if let Some(host) = &raw.host
+        && (host.get_ref().is_empty()
+            || host
+                .get_ref()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err((
+            host.span().start,
+            format!("host {:?} is not a host name or address", host.get_ref()),
+        ));
+    }
+    for (key, value) in [
+        ("ehlo_name", &raw.ehlo_name),
+        ("qualify_domain", &raw.qualify_domain),
+    ] {
+        if let Some(domain) = value
+            && crate::address::Address::from_parts("postmaster", Some(domain.get_ref())).is_err()
+        {
+            return Err((
+                domain.span().start,
+                format!("{key} {:?} is not a domain name", domain.get_ref()),
+            ));
+        }
+    }
+    if let Some(from) = &raw.from
+        && !from.get_ref().contains(['*', '?'])
+        && let Err(e) = crate::address::ReversePath::parse(from.get_ref())
+    {
+        return Err((from.span().start, format!("from {:?}: {e}", from.get_ref())));
+    }
+
     Ok(Account {
         name: name.to_string(),
-        host: raw.host.clone(),
-        port: raw.port,
+        host: text(&raw.host),
+        port: raw.port.as_ref().map(|p| *p.get_ref()),
         tls,
-        from: raw.from.clone(),
-        user: raw.user.clone(),
-        password: sources.into_iter().next(),
-        auth: raw.auth.unwrap_or(AuthMethod::Auto),
-        ca_file: raw.ca_file.as_deref().map(expand),
+        from: text(&raw.from),
+        user: text(&raw.user),
+        password: sources.into_iter().next().map(|(_, source)| source),
+        auth: raw.auth.as_ref().map_or(AuthMethod::Auto, |a| *a.get_ref()),
+        ca_file: raw.ca_file.as_ref().map(|c| expand(c.get_ref())),
         fingerprint,
-        connect_timeout: seconds(raw.connect_timeout, "connect_timeout", 30)?,
-        timeout: seconds(raw.timeout, "timeout", 60)?,
-        data_timeout: seconds(raw.data_timeout, "data_timeout", 600)?,
-        mode: raw.mode.as_ref().map(|m| match m {
+        connect_timeout: seconds(&raw.connect_timeout, "connect_timeout", 30)?,
+        timeout: seconds(&raw.timeout, "timeout", 60)?,
+        data_timeout: seconds(&raw.data_timeout, "data_timeout", 600)?,
+        mode: raw.mode.as_ref().map(|m| match m.get_ref() {
             ModeName::Require => Mode::Require,
             ModeName::Optional => Mode::Optional,
             ModeName::Default => Mode::Default,
         }),
-        ehlo_name: raw.ehlo_name.clone(),
-        qualify_domain: raw.qualify_domain.clone(),
+        ehlo_name: text(&raw.ehlo_name),
+        qualify_domain: text(&raw.qualify_domain),
     })
 }
 
-fn expand_tilde(path: &str, home: Option<&std::ffi::OsStr>) -> PathBuf {
+fn expand_tilde(path: &str, home: Option<&Path>) -> PathBuf {
     match (path.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => Path::new(home).join(rest),
         _ => PathBuf::from(path),
@@ -346,27 +442,55 @@ fn locate_in(
     system: &Path,
 ) -> Result<Option<PathBuf>, ConfigError> {
     if let Some(path) = explicit {
-        if path.exists() {
-            return Ok(Some(path.to_path_buf()));
-        }
-        let mut error = ConfigError::new(format!("-C {}: no such file", path.display()));
-        error.path = None;
-        return Err(error);
+        return match present(path) {
+            Ok(true) => Ok(Some(path.to_path_buf())),
+            Ok(false) => Err(ConfigError::new(format!(
+                "-C {}: no such file",
+                path.display()
+            ))),
+            Err(e) => Err(ConfigError::new(format!("-C {}: {e}", path.display()))),
+        };
     }
+    // XDG Base Directory: a relative XDG_CONFIG_HOME is invalid and ignored.
     let xdg = env("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
         .or_else(|| {
             env("HOME")
                 .filter(|v| !v.is_empty())
                 .map(|h| Path::new(&h).join(".config"))
         });
-    if let Some(user) = xdg.map(|dir| dir.join("tlsend").join("config.toml"))
-        && user.exists()
+    for candidate in [
+        xdg.map(|dir| dir.join("tlsend").join("config.toml")),
+        Some(system.to_path_buf()),
+    ]
+    .into_iter()
+    .flatten()
     {
-        return Ok(Some(user));
+        match present(&candidate) {
+            Ok(true) => return Ok(Some(candidate)),
+            Ok(false) => {}
+            // An unreadable user file must not silently give way to /etc.
+            Err(e) => {
+                return Err(ConfigError {
+                    path: Some(candidate),
+                    position: None,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        }
     }
-    Ok(system.exists().then(|| system.to_path_buf()))
+    Ok(None)
+}
+
+/// Whether a file is there: only "not found" means no; any other error
+/// (permission denied on a directory) is reported, not taken for absence.
+fn present(path: &Path) -> std::io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Locates and parses the configuration; no file gives an empty one.

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -80,15 +81,18 @@ impl SecretSource {
             }
             SecretSource::File(path) => {
                 let shown = path.display();
-                let metadata = fs::metadata(path)
-                    .map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                let failed =
+                    |e: std::io::Error| ConfigError::new(format!("password_file {shown}: {e}"));
+                // Check the file that is read, not the path: no swap in between.
+                let mut file = fs::File::open(path).map_err(failed)?;
+                let metadata = file.metadata().map_err(failed)?;
                 if metadata.permissions().mode() & 0o077 != 0 {
                     return Err(ConfigError::new(format!(
-                        "password_file {shown} can be read by others; run chmod 600 {shown}"
+                        "password_file {shown} can be read or changed by other users; run chmod 600 {shown}"
                     )));
                 }
-                let text = fs::read_to_string(path)
-                    .map_err(|e| ConfigError::new(format!("password_file {shown}: {e}")))?;
+                let mut text = String::new();
+                file.read_to_string(&mut text).map_err(failed)?;
                 let value = text.strip_suffix('\n').unwrap_or(&text);
                 let value = value.strip_suffix('\r').unwrap_or(value);
                 if value.is_empty() {

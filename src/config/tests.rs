@@ -95,13 +95,21 @@ fn errors_name_the_line_and_what_to_fix() {
         ("bad mode", "[account.a]\nmode = \"always\"\n", &["test.toml:2:", "require"]),
         ("bad type", "[account.a]\nport = \"587\"\n", &["test.toml:2:"]),
         ("syntax", "[account.a\n", &["test.toml:1:"]),
-        ("SUB6 user without TLS", "\n[account.a]\nuser = \"u\"\npassword_env = \"P\"\ntls = \"none\"\n", &["test.toml:2:", "account \"a\"", "only sent over TLS"]),
-        ("two password sources", "[account.a]\nuser = \"u\"\npassword_env = \"P\"\npassword_command = \"c\"\n", &["only one of"]),
-        ("password without user", "[account.a]\npassword_env = \"P\"\n", &["needs a user"]),
-        ("ca_file and fingerprint", "[account.a]\nca_file = \"c\"\nfingerprint = \"00\"\n", &["alternatives"]),
-        ("bad fingerprint", "[account.a]\nfingerprint = \"xyz\"\n", &["fingerprint", "64 hexadecimal"]),
-        ("port 0", "[account.a]\nport = 0\n", &["port 0"]),
-        ("timeout 0", "[account.a]\ntimeout = 0\n", &["timeout must be at least"]),
+        ("SUB6 user without TLS", "\n[account.a]\nuser = \"u\"\npassword_env = \"P\"\ntls = \"none\"\n", &["test.toml:3:8:", "account \"a\"", "only sent over TLS"]),
+        ("two password sources", "[account.a]\nuser = \"u\"\npassword_env = \"P\"\npassword_command = \"c\"\n", &["test.toml:4:", "only one of"]),
+        ("password without user", "[account.a]\npassword_env = \"P\"\n", &["test.toml:2:", "needs a user"]),
+        ("empty password command", "[account.a]\nuser = \"u\"\npassword_command = \" \"\n", &["test.toml:3:", "empty"]),
+        ("bad variable name", "[account.a]\nuser = \"u\"\npassword_env = \"A=B\"\n", &["test.toml:3:", "not a valid name"]),
+        ("ca_file and fingerprint", "[account.a]\nca_file = \"c\"\nfingerprint = \"00\"\n", &["test.toml:3:", "alternatives"]),
+        ("bad fingerprint", "[account.a]\nfingerprint = \"xyz\"\n", &["test.toml:2:", "64 hexadecimal"]),
+        ("port 0", "[account.a]\nhost = \"h\"\nport = 0\n", &["test.toml:3:", "port 0"]),
+        ("timeout 0", "[account.a]\ntimeout = 0\n", &["test.toml:2:", "from 1 to 86400"]),
+        ("FAIL6 huge timeout", "[account.a]\nconnect_timeout = 9223372036854775807\n", &["test.toml:2:", "from 1 to 86400"]),
+        ("host with a space", "[account.a]\nhost = \"smtp example\"\n", &["test.toml:2:", "not a host name"]),
+        ("UX5 from with a line break", "[account.a]\nfrom = \"a@b.example\\r\\nRSET\"\n", &["test.toml:2:", "from"]),
+        ("bad qualify_domain", "[account.a]\nqualify_domain = \"-x-\"\n", &["test.toml:2:", "qualify_domain"]),
+        ("bad ehlo_name", "[account.a]\nehlo_name = \"a b\"\n", &["test.toml:2:", "ehlo_name"]),
+        ("empty account name", "[account.\"\"]\nhost = \"h\"\n", &["test.toml:1:", "needs a name"]),
         ("default names nothing", "default_account = \"nope\"\n[account.a]\nhost = \"h\"\n", &["test.toml:1:", "nope", "accounts: a"]),
     ];
     for (id, text, needles) in cases {
@@ -113,12 +121,27 @@ fn errors_name_the_line_and_what_to_fix() {
 }
 
 #[test]
+fn tilde_means_the_home_directory_even_when_home_is_unset() {
+    let config = parse_with(
+        "dead_letter = \"~/dead\"\n[account.a]\nca_file = \"~/ca.pem\"\n".as_bytes(),
+        Path::new("t.toml"),
+        &env_of(&[]),
+    )
+    .unwrap();
+    // Falls back to the password database entry of whoever runs the test.
+    let ca = config.accounts()[0].ca_file.clone().unwrap();
+    assert!(ca.is_absolute() && ca.ends_with("ca.pem"), "{ca:?}");
+    assert!(config.dead_letter.unwrap().is_absolute());
+}
+
+#[test]
 fn an_empty_file_is_an_empty_config() {
     let config = parse_text("").unwrap();
     assert!(config.accounts().is_empty());
     assert_eq!(config.select(None, None).unwrap(), None);
 }
 
+// covers: SUB2
 #[test]
 fn fingerprints_in_every_common_form() {
     let colons = "AB:".repeat(31) + "AB";
@@ -142,6 +165,7 @@ fn fingerprints_in_every_common_form() {
     );
 }
 
+// covers: SUB6
 #[test]
 fn selects_accounts_like_msmtp() {
     let config = parse_text(FULL).unwrap();
@@ -208,6 +232,7 @@ fn glob_matching() {
     }
 }
 
+// covers: FAIL2
 #[test]
 fn locates_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +246,10 @@ fn locates_in_order() {
         ("HOME", home.to_str().unwrap()),
     ]);
     let env_home_only = env_of(&[("HOME", home.to_str().unwrap())]);
+    let env_relative_xdg = env_of(&[
+        ("XDG_CONFIG_HOME", "relative/xdg"),
+        ("HOME", home.to_str().unwrap()),
+    ]);
 
     assert_eq!(locate_in(None, &env, &system).unwrap(), None);
     std::fs::write(&system, "").unwrap();
@@ -232,6 +261,11 @@ fn locates_in_order() {
     std::fs::write(&home_file, "").unwrap();
     assert_eq!(
         locate_in(None, &env_home_only, &system).unwrap(),
+        Some(home_file.clone())
+    );
+    // A relative XDG_CONFIG_HOME is ignored (XDG Base Directory spec).
+    assert_eq!(
+        locate_in(None, &env_relative_xdg, &system).unwrap(),
         Some(home_file.clone())
     );
     std::fs::create_dir_all(user_file.parent().unwrap()).unwrap();
@@ -293,6 +327,12 @@ fn sub6_secret_sources() {
         .unwrap_err()
         .to_string();
     assert!(open.contains("chmod 600"), "{open}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let writable = SecretSource::File(file.clone())
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(writable.contains("read or changed"), "{writable}");
 
     let unset = SecretSource::Env("TLSEND_TEST_SURELY_UNSET_VARIABLE".into())
         .fetch()

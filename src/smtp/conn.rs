@@ -34,6 +34,14 @@ impl Default for Timeouts {
     }
 }
 
+/// `now + limit`, saturating: a huge configured limit means "no practical
+/// limit", never an overflow panic that would lose the message.
+pub(crate) fn deadline_after(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
 pub(crate) struct Connection<S> {
     stream: S,
     unread: Vec<u8>,
@@ -62,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         step: Step,
         limit: Duration,
     ) -> Result<Reply, Error> {
-        let deadline = Instant::now() + limit;
+        let deadline = deadline_after(limit);
         let mut chunk = [0u8; 4096];
         loop {
             match reply::parse(&self.unread) {
@@ -162,5 +170,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let shown = format!("{}{separator}{line}", reply.code());
             self.transcript.received(shown.trim_end());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn huge_limits_do_not_overflow() {
+        let deadline = deadline_after(Duration::MAX);
+        assert!(deadline > Instant::now() + Duration::from_secs(86_400));
     }
 }

@@ -20,6 +20,7 @@ pub mod transcript;
 pub use auth::{AuthChoice, Credentials, Mechanism};
 pub use command::{Content, Dsn, Envelope, Notify, Ret};
 pub use conn::Timeouts;
+pub(crate) use conn::deadline_after;
 pub use ehlo::Capabilities;
 pub use error::{Error, ErrorKind, Missing, Step, Violation};
 pub use reply::Reply;
