@@ -201,7 +201,14 @@ impl Parser<'_> {
                 if self.is_special(';') {
                     self.pos += 1;
                 }
-                Ok(())
+                // After a group only "," or the end may follow: anything
+                // else would otherwise be read as one more recipient.
+                match self.peek() {
+                    None | Some(Token::Special(',')) => Ok(()),
+                    Some(_) => Err(AddressListError::NotAnAddress(render(
+                        &self.tokens[start..],
+                    ))),
+                }
             }
             _ => {
                 let address = addr_spec(&self.tokens[start..end])?;
@@ -251,9 +258,14 @@ impl Parser<'_> {
         {
             inner = &inner[colon + 1..];
         }
-        if !inner.is_empty() {
-            out.push(addr_spec(inner)?);
+        // "<>" (or a route with no address) names no recipient; refusing it
+        // is safer than quietly sending to fewer people than written.
+        if inner.is_empty() {
+            return Err(AddressListError::NotAnAddress(render(
+                &self.tokens[self.pos - 1..=self.pos + close],
+            )));
         }
+        out.push(addr_spec(inner)?);
         self.pos += close + 1;
         Ok(())
     }
@@ -365,7 +377,6 @@ mod tests {
             ("x@[192.0.2.1]", &["x@[192.0.2.1]"]),
             ("=?UTF-8?B?SsO2cmc=?= <j@x.example>", &["j@x.example"]),
             ("jörg@bücher.example", &["jörg@bücher.example"]),
-            ("<>", &[]),
             (",, a@b.example ,", &["a@b.example"]),
             ("", &[]),
         ];
@@ -388,6 +399,11 @@ mod tests {
             ("Bob <bob@x.example> trailing", |e| matches!(e, AddressListError::NotAnAddress(_))),
             ("a@b.example\r\nBcc: evil@x.example", |e| *e == AddressListError::ControlCharacter),
             ("a@-bad-.example", |e| matches!(e, AddressListError::BadAddress { .. })),
+            ("team: a@b.example; junk", |e| matches!(e, AddressListError::NotAnAddress(_))),
+            ("team: a@b.example;c@d.example", |e| matches!(e, AddressListError::NotAnAddress(_))),
+            ("<>", |e| matches!(e, AddressListError::NotAnAddress(_))),
+            ("Bob <>", |e| matches!(e, AddressListError::NotAnAddress(_))),
+            ("<@relay.example:>", |e| matches!(e, AddressListError::NotAnAddress(_))),
         ];
         for (text, check) in cases {
             let error = parse(text).unwrap_err();

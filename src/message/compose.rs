@@ -37,9 +37,10 @@ pub fn from_value(full_name: Option<&str>, address: &Address) -> Result<String, 
     }
     let display = if !name.is_ascii() {
         encoded_words(name)
-    } else if name
-        .split(' ')
-        .all(|word| !word.is_empty() && word.chars().all(is_atext))
+    } else if !name.contains("=?")
+        && name
+            .split(' ')
+            .all(|word| !word.is_empty() && word.chars().all(is_atext))
     {
         name.to_string()
     } else {
@@ -113,6 +114,8 @@ mod tests {
             (Some("Daemon, Cron"), "\"Daemon, Cron\" <cron@host.example>"),
             (Some("The \"Cron\""), "\"The \\\"Cron\\\"\" <cron@host.example>"),
             (Some("Jörg"), "=?UTF-8?B?SsO2cmc=?= <cron@host.example>"),
+            // Not an encoded word, so it must not look like one.
+            (Some("=?x?="), "\"=?x?=\" <cron@host.example>"),
         ];
         for (name, expected) in cases {
             assert_eq!(from_value(*name, &a).unwrap(), *expected, "{name:?}");

@@ -88,7 +88,9 @@ pub struct Header {
 }
 
 impl Header {
-    /// Reads a header block (LF or CRLF line endings).
+    /// Reads a header block (LF or CRLF line endings). It checks structure
+    /// only: NUL, bare CR and bad UTF-8 are the input scan's to refuse, so a
+    /// caller must not send a message whose `Input::problem` is set.
     pub fn parse(block: &[u8]) -> Result<Header, HeaderError> {
         let mut fields: Vec<Field> = Vec::new();
         let mut lines = block.split(|&b| b == b'\n').peekable();

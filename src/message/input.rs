@@ -265,14 +265,14 @@ impl Scanner {
 
     /// Ends the current line; `newline` is false for an unterminated last line.
     fn end_line(&mut self, newline: bool) -> io::Result<Flow> {
-        if self.pending_cr {
-            self.pending_cr = false;
-            if !newline {
-                // Input ends in CR.
-                self.note(Problem::BareCr { line: self.line });
-            }
+        // Input that ends in CR: that CR is text, and a bare one.
+        let ends_in_cr = self.pending_cr && !newline;
+        self.pending_cr = false;
+        if ends_in_cr {
+            self.note(Problem::BareCr { line: self.line });
         }
-        if self.options.dot_ends_input && self.dot_candidate && self.line_len == 1 {
+        // Only ".", ".\n" and ".\r\n" end the input; ".\r" at EOF is text.
+        if self.options.dot_ends_input && self.dot_candidate && self.line_len == 1 && !ends_in_cr {
             // IN2: the lone dot ends the input and is not part of it.
             self.spool.truncate(self.line_start)?;
             if self.phase == Phase::Header {
@@ -327,7 +327,7 @@ impl Scanner {
         if self.line_len > 0 || self.pending_cr {
             self.end_line(false)?;
         }
-        let spool = self.spool.finish();
+        let spool = self.spool.finish()?;
         let body_offset = self.body_offset.unwrap_or(spool.len());
         Ok(Input {
             spool,
@@ -347,7 +347,11 @@ pub(crate) fn is_field_line(content: &[u8]) -> bool {
     let Some(colon) = content.iter().position(|&b| b == b':') else {
         return false;
     };
-    let name = content[..colon].trim_ascii_end();
+    // Obsolete syntax allows space and tab before the colon, nothing else.
+    let mut name = &content[..colon];
+    while let [rest @ .., b' ' | b'\t'] = name {
+        name = rest;
+    }
     !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))
 }
 
@@ -435,6 +439,8 @@ mod tests {
             (b"S: x\n\na\rb\n", Problem::BareCr { line: 3 }),
             (b"S: x\n\nprogress 10%\rprogress 20%\n", Problem::BareCr { line: 3 }),
             (b"S: x\n\nends in CR\r", Problem::BareCr { line: 3 }),
+            // ".\r" at EOF is not a terminator: it is text with a bare CR.
+            (b"S: x\n\nbody\n.\r", Problem::BareCr { line: 4 }),
             (b"S: x\r\r\n\nbody\n", Problem::BareCr { line: 1 }),
             (b"S: \xff\xfe\n\nbody\n", Problem::HeaderNotUtf8 { line: 1 }),
         ];
@@ -484,6 +490,7 @@ mod tests {
             ("leading continuation", b" x: 1\n", b"", false, b" x: 1\n"),
             ("prose with a colon", b"Hello world: hi\n", b"", false, b"Hello world: hi\n"),
             ("obsolete space before colon", b"Subject : x\n\nb", b"Subject : x\n", true, b"b"),
+            ("form feed before colon is not", b"Name\x0c: x\n", b"", false, b"Name\x0c: x\n"),
         ];
         for (id, input, header, separator, expected_body) in cases {
             let got = read_all(input, true);

@@ -5,8 +5,8 @@
 //! and the bytes can be read again for another attempt (IN11).
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,8 +15,16 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 /// A spool being written.
 pub(crate) enum SpoolWriter {
-    Memory { bytes: Vec<u8>, limit: usize },
-    File { file: File, len: u64 },
+    Memory {
+        bytes: Vec<u8>,
+        limit: usize,
+    },
+    /// Buffered: input arrives line by line, and a write(2) per line would
+    /// cost millions of calls for a 100 MB message.
+    File {
+        file: BufWriter<File>,
+        len: u64,
+    },
 }
 
 impl SpoolWriter {
@@ -38,7 +46,11 @@ impl SpoolWriter {
         if let SpoolWriter::Memory { bytes, limit } = self
             && bytes.len() + data.len() > *limit
         {
-            let mut file = tempfile::tempfile()?;
+            let file = tempfile::tempfile()?;
+            // IN11 asks for 0600; some kernels (gVisor, seen here) create
+            // O_TMPFILE files 0644, so say it explicitly on the open file.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            let mut file = BufWriter::with_capacity(64 * 1024, file);
             file.write_all(bytes)?;
             *self = SpoolWriter::File {
                 file,
@@ -62,21 +74,23 @@ impl SpoolWriter {
                 bytes.truncate(usize::try_from(offset).unwrap_or(usize::MAX));
             }
             SpoolWriter::File { file, len } => {
-                file.set_len(offset)?;
+                file.flush()?;
+                file.get_mut().set_len(offset)?;
+                file.get_mut().seek(SeekFrom::Start(offset))?;
                 *len = offset;
             }
         }
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> Spool {
-        match self {
+    pub(crate) fn finish(self) -> io::Result<Spool> {
+        Ok(match self {
             SpoolWriter::Memory { bytes, .. } => Spool::Memory(Arc::from(bytes)),
             SpoolWriter::File { file, len } => Spool::File {
-                file: Arc::new(file),
+                file: Arc::new(file.into_inner().map_err(|e| e.into_error())?),
                 len,
             },
-        }
+        })
     }
 }
 
@@ -176,7 +190,7 @@ mod tests {
         writer.write(b"789abcdef").unwrap();
         assert!(matches!(writer, SpoolWriter::File { .. }));
         writer.truncate(12).unwrap();
-        let spool = writer.finish();
+        let spool = writer.finish().unwrap();
         assert!(spool.is_file());
         for _ in 0..2 {
             let mut all = String::new();
@@ -188,11 +202,25 @@ mod tests {
         assert_eq!(tail, "ab");
     }
 
+    // covers: IN11
+    #[test]
+    fn in11_the_spool_file_is_private_and_has_no_name() {
+        use std::os::unix::fs::MetadataExt;
+        let mut writer = SpoolWriter::new(4);
+        writer.write(b"more than four bytes").unwrap();
+        let Spool::File { file, .. } = writer.finish().unwrap() else {
+            panic!("did not spill to a file");
+        };
+        let metadata = file.metadata().unwrap();
+        assert_eq!(metadata.mode() & 0o777, 0o600);
+        assert_eq!(metadata.nlink(), 0, "the spool file has a name on disk");
+    }
+
     #[test]
     fn memory_spool_reads_from_an_offset() {
         let mut writer = SpoolWriter::new(1024);
         writer.write(b"header\n\nbody").unwrap();
-        let spool = writer.finish();
+        let spool = writer.finish().unwrap();
         assert!(!spool.is_file());
         let mut body = String::new();
         spool.reader(8).read_to_string(&mut body).unwrap();
