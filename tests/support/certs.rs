@@ -1,7 +1,8 @@
 //! Test certificates from rcgen: a trusted CA, an untrusted one, and a
-//! server certificate for each way a certificate can be wrong. Made once per
-//! test process; the PEM files live under Cargo's test tmpdir so that the
-//! tlsend binary (via SSL_CERT_FILE or ca_file) and node can read them.
+//! server certificate for each way a certificate can be wrong. All keys are
+//! ECDSA P-256 (fast to make). The PEM files live under Cargo's test tmpdir
+//! so that the tlsend binary (via SSL_CERT_FILE or ca_file) and node can
+//! read them; `pki()` makes one set per test process.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -17,23 +18,25 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub enum CertKind {
     /// For `localhost` and 127.0.0.1, from the trusted CA, valid now.
     Valid,
-    /// For `wrong.example` only.
+    /// For `wrong.example` only, from the trusted CA.
     WrongName,
     /// Like `Valid`, but expired in 2021.
     Expired,
-    /// For `localhost`, signed by itself.
+    /// For `localhost` and 127.0.0.1, signed by itself.
     SelfSigned,
-    /// For `localhost`, from a CA the client does not trust.
+    /// For `localhost` and 127.0.0.1, from a CA that is not in `ca_file`.
     UntrustedCa,
 }
 
-const KINDS: [CertKind; 5] = [
-    CertKind::Valid,
-    CertKind::WrongName,
-    CertKind::Expired,
-    CertKind::SelfSigned,
-    CertKind::UntrustedCa,
-];
+impl CertKind {
+    pub const ALL: [CertKind; 5] = [
+        CertKind::Valid,
+        CertKind::WrongName,
+        CertKind::Expired,
+        CertKind::SelfSigned,
+        CertKind::UntrustedCa,
+    ];
+}
 
 struct Identity {
     kind: CertKind,
@@ -43,70 +46,81 @@ struct Identity {
     key_file: PathBuf,
 }
 
-/// The test PKI.
+/// A trusted CA and one server identity per [`CertKind`], with PEM files.
 pub struct TestPki {
-    dir: PathBuf,
+    /// Removed when the `TestPki` is dropped (the shared one never is).
+    dir: tempfile::TempDir,
     ca_file: PathBuf,
     identities: Vec<Identity>,
 }
 
-/// The process-wide test PKI.
+/// The process-wide test PKI, made on first use.
 pub fn pki() -> &'static TestPki {
     static PKI: OnceLock<TestPki> = OnceLock::new();
-    PKI.get_or_init(TestPki::generate)
+    PKI.get_or_init(TestPki::new)
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    let key = KeyPair::generate().expect("CA key");
+    CertifiedIssuer::self_signed(params, key).expect("CA certificate")
 }
 
+/// End-entity parameters; rcgen makes names that parse as IP addresses
+/// into IP SANs.
 fn leaf_params(names: &[&str]) -> CertificateParams {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, names[0]);
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names.clone()).expect("leaf parameters");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, &names[0]);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params
 }
 
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
 impl TestPki {
-    fn generate() -> TestPki {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("tlsend-pki-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// Generates a fresh PKI in its own directory.
+    pub fn new() -> TestPki {
+        let dir = tempfile::Builder::new()
+            .prefix("tlsend-pki-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("PKI directory");
         let trusted = ca("tlsend test CA");
         let untrusted = ca("tlsend untrusted CA");
-        let ca_file = dir.join("ca.pem");
-        std::fs::write(&ca_file, trusted.pem()).unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, trusted.pem()).expect("write ca.pem");
 
         let mut identities = Vec::new();
-        for kind in KINDS {
-            let key = KeyPair::generate().unwrap();
+        for kind in CertKind::ALL {
+            let key = KeyPair::generate().expect("leaf key");
+            let localhost = ["localhost", "127.0.0.1"];
             let cert = match kind {
-                CertKind::Valid => {
-                    leaf_params(&["localhost", "127.0.0.1"]).signed_by(&key, &trusted)
-                }
+                CertKind::Valid => leaf_params(&localhost).signed_by(&key, &trusted),
                 CertKind::WrongName => leaf_params(&["wrong.example"]).signed_by(&key, &trusted),
                 CertKind::Expired => {
-                    let mut params = leaf_params(&["localhost", "127.0.0.1"]);
+                    let mut params = leaf_params(&localhost);
                     params.not_before = rcgen::date_time_ymd(2020, 1, 1);
                     params.not_after = rcgen::date_time_ymd(2021, 1, 1);
                     params.signed_by(&key, &trusted)
                 }
-                CertKind::SelfSigned => leaf_params(&["localhost", "127.0.0.1"]).self_signed(&key),
-                CertKind::UntrustedCa => {
-                    leaf_params(&["localhost", "127.0.0.1"]).signed_by(&key, &untrusted)
-                }
+                CertKind::SelfSigned => leaf_params(&localhost).self_signed(&key),
+                CertKind::UntrustedCa => leaf_params(&localhost).signed_by(&key, &untrusted),
             }
-            .unwrap();
+            .expect("leaf certificate");
             let name = format!("{kind:?}").to_lowercase();
-            let cert_file = dir.join(format!("{name}.crt.pem"));
-            let key_file = dir.join(format!("{name}.key.pem"));
-            std::fs::write(&cert_file, cert.pem()).unwrap();
-            std::fs::write(&key_file, key.serialize_pem()).unwrap();
+            let cert_file = dir.path().join(format!("{name}.crt.pem"));
+            let key_file = dir.path().join(format!("{name}.key.pem"));
+            std::fs::write(&cert_file, cert.pem()).expect("write certificate");
+            std::fs::write(&key_file, key.serialize_pem()).expect("write key");
             identities.push(Identity {
                 kind,
                 der: cert.der().clone(),
@@ -123,11 +137,14 @@ impl TestPki {
     }
 
     fn identity(&self, kind: CertKind) -> &Identity {
-        self.identities.iter().find(|i| i.kind == kind).unwrap()
+        self.identities
+            .iter()
+            .find(|i| i.kind == kind)
+            .expect("every kind is generated")
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// PEM of the trusted test CA.
@@ -135,22 +152,31 @@ impl TestPki {
         &self.ca_file
     }
 
-    /// A rustls server configuration presenting `kind`, on the ring provider.
-    pub fn server_config(&self, kind: CertKind) -> Arc<rustls::ServerConfig> {
+    /// The chain (only the end-entity certificate) and key a server presents.
+    pub fn server_identity(
+        &self,
+        kind: CertKind,
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         let identity = self.identity(kind);
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_pkcs8.clone()));
+        (vec![identity.der.clone()], key)
+    }
+
+    /// A rustls server configuration presenting `kind`, on the ring provider.
+    pub fn server_config(&self, kind: CertKind) -> Arc<rustls::ServerConfig> {
+        let (chain, key) = self.server_identity(kind);
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .unwrap()
+        .expect("ring supports the default versions")
         .with_no_client_auth()
-        .with_single_cert(vec![identity.der.clone()], key)
-        .unwrap();
+        .with_single_cert(chain, key)
+        .expect("test key matches its certificate");
         Arc::new(config)
     }
 
-    /// `sha256:AB:…` of the certificate, as `fingerprint` takes it.
+    /// `sha256:AB:…` of the end-entity DER, as `--fingerprint` takes it.
     pub fn fingerprint(&self, kind: CertKind) -> String {
         let digest = ring::digest::digest(&ring::digest::SHA256, self.identity(kind).der.as_ref());
         let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();

@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::certs::TestPki;
@@ -26,6 +27,7 @@ pub struct Tlsend {
     stdin: Vec<u8>,
     env: Vec<(OsString, OsString)>,
     removed: Vec<OsString>,
+    time_limit: Duration,
 }
 
 impl Default for Tlsend {
@@ -43,6 +45,7 @@ impl Tlsend {
             stdin: Vec::new(),
             env: Vec::new(),
             removed: Vec::new(),
+            time_limit: Duration::from_secs(60),
         }
     }
 
@@ -104,14 +107,26 @@ impl Tlsend {
         self
     }
 
+    /// How long `run` lets the binary run before killing it and failing
+    /// the test (60 s unless set).
+    pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
+        self.time_limit = limit;
+        self
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }
 
+    /// `$HOME/dead.letter`, if tlsend wrote one, as text.
     pub fn dead_letter(&self) -> Option<String> {
-        std::fs::read(self.home.path().join("dead.letter"))
-            .ok()
+        self.dead_letter_bytes()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// `$HOME/dead.letter` byte for byte.
+    pub fn dead_letter_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.home.path().join("dead.letter")).ok()
     }
 
     /// Starts the binary with piped standard input, output and error;
@@ -138,46 +153,58 @@ impl Tlsend {
         command.spawn().expect("run tlsend")
     }
 
+    /// Runs the binary to its end and collects its output. Kills it and
+    /// panics with its stderr if it outlives the time limit; never waits
+    /// on a pipe that a stray grandchild keeps open.
     pub fn run(&self) -> Output {
         let mut child = self.spawn();
-        let mut stdin = child.stdin.take().unwrap();
+        let mut stdin = child.stdin.take().expect("piped stdin");
         let input = self.stdin.clone();
         // tlsend may stop reading early (a lone dot); a broken pipe is fine.
-        let writer = std::thread::spawn(move || {
+        // Not joined: a grandchild holding the pipe must not hang the test.
+        std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let deadline = Instant::now() + self.time_limit;
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().expect("wait for tlsend") {
                 break status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "tlsend ran for more than 60 s; stderr: {}",
-                    err.join().unwrap_or_default()
+                    "tlsend ran for more than {:?}; stderr: {}",
+                    self.time_limit,
+                    collect(&stderr)
                 );
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let _ = writer.join();
         Output {
             code: status.code(),
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
+            stdout: collect(&stdout),
+            stderr: collect(&stderr),
         }
     }
+}
+
+/// Reads a pipe to its end in a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
+/// What `drain` read, once the pipe closed, or a note if it stayed open.
+fn collect(output: &mpsc::Receiver<String>) -> String {
+    output
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| "(pipe still open 10 s after tlsend ended)".into())
 }

@@ -2,9 +2,17 @@
 //! message it receives, with switchable misbehaviours. It runs on
 //! 127.0.0.1 in a thread of its own, so a test can run the tlsend binary
 //! against it and then assert what did, and did not, reach the server.
+//!
+//! The server is strict where a real one is (Postfix, mox): EHLO again after
+//! STARTTLS, parameters only for advertised extensions, no MAIL inside a
+//! transaction. Protocol faults by the client that a lenient server would
+//! let pass (pipelining where it is not allowed, bare CR or LF, overlong
+//! lines) are answered as usual but kept as [`Violation`]s, and a
+//! `TestServer` that still holds any when dropped fails the test: a client
+//! bug cannot hide behind a forgiving harness.
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -46,12 +54,17 @@ pub enum Step {
     EndOfData,
 }
 
-/// Replies that replace the well-behaved defaults.
+/// Replies that replace the well-behaved defaults; each a full reply line
+/// without CRLF, e.g. `451 4.3.0 try later`.
 #[derive(Clone, Debug, Default)]
 pub struct Replies {
+    /// Instead of the 220. A 421 closes the connection; any other non-2xx
+    /// greeting is followed by 503 to everything but QUIT (RFC 5321 3.1).
+    pub greeting: Option<String>,
     pub mail: Option<String>,
     /// For every RCPT, unless `rcpt_for` names the address.
     pub rcpt: Option<String>,
+    /// (address without brackets, reply)
     pub rcpt_for: Vec<(String, String)>,
     /// Instead of 354 to DATA.
     pub data: Option<String>,
@@ -60,6 +73,7 @@ pub struct Replies {
 
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
+    /// Advertised after TLS only.
     pub mechanisms: Vec<String>,
     pub user: String,
     pub secret: String,
@@ -70,12 +84,15 @@ pub struct AuthConfig {
 pub struct Behaviour {
     pub requiretls: Advertise,
     pub starttls: StartTls,
+    /// TLS from the first byte (port 465 style).
     pub implicit_tls: bool,
     pub cert: CertKind,
+    /// EHLO keywords besides STARTTLS, REQUIRETLS and AUTH.
     pub extensions: Vec<String>,
     pub auth: Option<AuthConfig>,
     pub replies: Replies,
     pub silent_at: Option<Step>,
+    /// Advertise keywords in lower case (SUB8).
     pub lowercase_keywords: bool,
 }
 
@@ -104,19 +121,26 @@ impl Default for Behaviour {
     }
 }
 
-/// One command line as received.
+/// One line from the client as received, without its line ending: commands
+/// and also the client's lines in an AUTH exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
+    /// 1 for the first connection.
     pub conn: usize,
     pub line: String,
+    /// Whether it arrived inside TLS.
     pub tls: bool,
 }
 
 /// One message as received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedMessage {
+    /// The MAIL command line of the transaction, parameters included.
     pub mail_from: String,
+    /// Every RCPT command line of the transaction, as sent, refused or not.
     pub rcpt_to: Vec<String>,
+    /// The RCPT command lines the server answered with 2xx.
+    pub rcpt_accepted: Vec<String>,
     /// With dot-stuffing undone, CRLF kept: what a mailbox would store.
     pub data: Vec<u8>,
     /// Exactly as received between the 354 and the final ".\r\n".
@@ -130,10 +154,18 @@ impl ReceivedMessage {
     }
 }
 
+/// Something the client did that the SMTP RFCs forbid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub conn: usize,
+    pub problem: String,
+}
+
 #[derive(Default)]
 struct Record {
     commands: Vec<Received>,
     messages: Vec<ReceivedMessage>,
+    violations: Vec<Violation>,
     connections: usize,
     active: usize,
 }
@@ -144,6 +176,17 @@ pub struct TestServer {
     record: Arc<Mutex<Record>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How long `commands()` and `messages()` wait for connections to finish.
+const SETTLE: Duration = Duration::from_secs(10);
+
+fn lock(record: &Mutex<Record>) -> MutexGuard<'_, Record> {
+    // A session that panicked leaves a consistent record behind: every
+    // update is a single push or counter change.
+    record
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl TestServer {
@@ -159,10 +202,15 @@ impl TestServer {
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .unwrap();
+                .expect("test server runtime");
             runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1:0");
+                let port = listener.local_addr().expect("local address").port();
+                if port_tx.send(port).is_err() {
+                    return;
+                }
                 let behaviour = Arc::new(behaviour);
                 loop {
                     tokio::select! {
@@ -170,27 +218,22 @@ impl TestServer {
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
                             let conn = {
-                                let mut r = shared.lock().unwrap();
+                                let mut r = lock(&shared);
                                 r.connections += 1;
                                 r.active += 1;
                                 r.connections
                             };
-                            let session = Session {
+                            let session = Session::new(
                                 conn,
-                                behaviour: behaviour.clone(),
-                                acceptor: acceptor.clone(),
-                                record: shared.clone(),
-                                io: Box::new(stream),
-                                buffer: Vec::new(),
-                                tls: false,
-                                silent: false,
-                                has_mail: false,
-                                recipients: 0,
-                            };
+                                behaviour.clone(),
+                                acceptor.clone(),
+                                shared.clone(),
+                                Box::new(stream),
+                            );
                             let record = shared.clone();
                             tokio::spawn(async move {
                                 let _ = session.run().await;
-                                record.lock().unwrap().active -= 1;
+                                lock(&record).active -= 1;
                             });
                         }
                     }
@@ -210,22 +253,29 @@ impl TestServer {
     }
 
     /// Waits (at most `limit`) until no connection is being served, so the
-    /// record is complete after the client has gone.
+    /// record is complete after the client has gone; panics after `limit`.
     pub fn wait_idle(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.record.lock().unwrap().active > 0 {
+        while lock(&self.record).active > 0 {
             assert!(
                 Instant::now() < deadline,
-                "test server still busy after {limit:?}"
+                "test server still serving a connection after {limit:?}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    /// Every command line from every connection, in order.
+    /// Every line from every connection, in order, once all connections
+    /// have ended.
     pub fn commands(&self) -> Vec<Received> {
-        self.wait_idle(Duration::from_secs(10));
-        self.record.lock().unwrap().commands.clone()
+        self.wait_idle(SETTLE);
+        lock(&self.record).commands.clone()
+    }
+
+    /// What has been recorded so far, without waiting: for a test that is
+    /// itself still connected.
+    pub fn commands_so_far(&self) -> Vec<Received> {
+        lock(&self.record).commands.clone()
     }
 
     /// The command lines only.
@@ -233,20 +283,36 @@ impl TestServer {
         self.commands().into_iter().map(|c| c.line).collect()
     }
 
+    /// Every message from every connection, once all connections have ended.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
-        self.wait_idle(Duration::from_secs(10));
-        self.record.lock().unwrap().messages.clone()
+        self.wait_idle(SETTLE);
+        lock(&self.record).messages.clone()
     }
 
-    /// True if any command starts with `verb`, ignoring case.
+    /// True if any line starts with `verb`, ignoring ASCII case.
     pub fn saw(&self, verb: &str) -> bool {
-        self.commands()
-            .iter()
-            .any(|c| c.line.len() >= verb.len() && c.line[..verb.len()].eq_ignore_ascii_case(verb))
+        let verb = verb.as_bytes();
+        self.commands().iter().any(|c| {
+            let line = c.line.as_bytes();
+            line.len() >= verb.len() && line[..verb.len()].eq_ignore_ascii_case(verb)
+        })
     }
 
     pub fn connections(&self) -> usize {
-        self.record.lock().unwrap().connections
+        lock(&self.record).connections
+    }
+
+    /// The client's protocol violations so far, left in place.
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.record).violations.clone()
+    }
+
+    /// Takes the violations once all connections have ended, so that a
+    /// test that provokes them on purpose can assert them and drop the
+    /// server without failing.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        self.wait_idle(SETTLE);
+        std::mem::take(&mut lock(&self.record).violations)
     }
 }
 
@@ -258,16 +324,32 @@ impl Drop for TestServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let violations = std::mem::take(&mut lock(&self.record).violations);
+        // Never a second panic while a test is already failing.
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("the client broke the SMTP protocol: {violations:#?}");
+        }
     }
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// Longer than any command line (RFC 5321 4.5.3.1.4 allows 512 octets; an
+/// AUTH line with an OAuth token can be longer).
 const MAX_LINE: usize = 4096;
+/// RFC 5321 4.5.3.1.6: 1000 octets with the CRLF.
+const MAX_TEXT_LINE: usize = 998;
 const MAX_MESSAGE: usize = 64 << 20;
 /// A client that stops talking is dropped after this, never sooner.
 const IDLE: Duration = Duration::from_secs(30);
+
+/// The state of one open mail transaction (RFC 5321 3.3).
+struct Transaction {
+    mail_from: String,
+    rcpt_to: Vec<String>,
+    rcpt_accepted: Vec<String>,
+}
 
 struct Session {
     conn: usize,
@@ -278,30 +360,66 @@ struct Session {
     buffer: Vec<u8>,
     tls: bool,
     silent: bool,
-    /// RFC 5321 transaction state: MAIL accepted, and how many RCPTs.
-    has_mail: bool,
-    recipients: usize,
+    /// After a non-2xx greeting: 503 to all but QUIT.
+    refusing: bool,
+    /// Upper-case keywords of the last EHLO reply, `Some(empty)` after HELO,
+    /// `None` before either; forgotten at STARTTLS (RFC 3207 4.2).
+    keywords: Option<Vec<String>>,
+    authenticated: bool,
+    transaction: Option<Transaction>,
 }
 
 impl Session {
+    fn new(
+        conn: usize,
+        behaviour: Arc<Behaviour>,
+        acceptor: TlsAcceptor,
+        record: Arc<Mutex<Record>>,
+        io: Box<dyn Io>,
+    ) -> Session {
+        Session {
+            conn,
+            behaviour,
+            acceptor,
+            record,
+            io,
+            buffer: Vec::new(),
+            tls: false,
+            silent: false,
+            refusing: false,
+            keywords: None,
+            authenticated: false,
+            transaction: None,
+        }
+    }
+
     async fn run(mut self) -> io::Result<()> {
         if self.behaviour.implicit_tls {
-            let stream = self.acceptor.accept(self.io).await?;
+            let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
+            let stream = self.acceptor.accept(plain).await?;
             self.io = Box::new(stream);
             self.tls = true;
         }
         if self.behaviour.silent_at == Some(Step::Greeting) {
             self.silent = true;
         } else {
-            self.send("220 localhost ESMTP tlsend test server\r\n")
-                .await?;
+            let greeting = self
+                .behaviour
+                .replies
+                .greeting
+                .clone()
+                .unwrap_or("220 localhost ESMTP tlsend test server".into());
+            self.reply(&greeting).await?;
+            if greeting.starts_with("421") {
+                return Ok(());
+            }
+            self.refusing = !greeting.starts_with('2');
         }
         while let Some(line) = self.line().await? {
-            self.record.lock().unwrap().commands.push(Received {
-                conn: self.conn,
-                line: line.clone(),
-                tls: self.tls,
-            });
+            // Bytes already buffered were sent before the client could
+            // have seen the reply to this line.
+            let pipelined = !self.buffer.is_empty();
+            self.record_line(&line);
             if self.silent {
                 continue;
             }
@@ -310,77 +428,117 @@ impl Session {
                 .next()
                 .unwrap_or_default()
                 .to_ascii_uppercase();
+            if pipelined {
+                self.check_pipelining(&verb);
+            }
+            if self.refusing && verb != "QUIT" {
+                self.reply("503 5.5.1 Error: no SMTP service here").await?;
+                continue;
+            }
             match verb.as_str() {
                 "EHLO" => {
-                    let reply = self.ehlo_reply();
+                    let (reply, keywords) = self.ehlo_reply();
+                    // RFC 5321 4.1.4: EHLO resets the transaction.
+                    self.keywords = Some(keywords);
+                    self.transaction = None;
                     self.send(&reply).await?;
                     self.silence_at(Step::AfterEhlo);
                 }
-                "HELO" => self.send("250 localhost\r\n").await?,
+                "HELO" => {
+                    self.keywords = Some(Vec::new());
+                    self.transaction = None;
+                    self.reply("250 localhost").await?;
+                }
                 "STARTTLS" => {
+                    if self.needs_ehlo(&verb).await? {
+                        continue;
+                    }
                     if !self.starttls().await? {
                         return Ok(());
                     }
                 }
-                "AUTH" => self.auth(&line).await?,
-                "MAIL" => {
-                    self.silence_at(Step::Mail);
-                    if !self.silent {
-                        let reply = self
-                            .behaviour
-                            .replies
-                            .mail
-                            .clone()
-                            .unwrap_or("250 2.1.0 Ok".into());
-                        self.has_mail = reply.starts_with('2');
-                        self.recipients = 0;
-                        self.send(&format!("{reply}\r\n")).await?;
+                "AUTH" => {
+                    if self.needs_ehlo(&verb).await? {
+                        continue;
                     }
+                    self.auth(&line).await?;
                 }
-                "RCPT" => {
-                    self.silence_at(Step::Rcpt);
-                    if !self.silent {
-                        // Like a real server, RCPT needs an accepted MAIL.
-                        let reply = if self.has_mail {
-                            self.rcpt_reply(&line)
-                        } else {
-                            "503 5.5.1 Error: need MAIL command".into()
-                        };
-                        if reply.starts_with('2') {
-                            self.recipients += 1;
-                        }
-                        self.send(&format!("{reply}\r\n")).await?;
-                    }
-                }
-                "DATA" => {
-                    if self.recipients == 0
-                        && !self.silent
-                        && self.behaviour.silent_at != Some(Step::Data)
-                    {
-                        self.send("503 5.5.1 Error: need RCPT command\r\n").await?;
-                    } else {
-                        self.data().await?;
-                        self.has_mail = false;
-                        self.recipients = 0;
-                    }
-                }
+                "MAIL" => self.mail(&line).await?,
+                "RCPT" => self.rcpt(&line).await?,
+                "DATA" => self.data().await?,
                 "RSET" => {
-                    self.has_mail = false;
-                    self.recipients = 0;
-                    self.send("250 2.0.0 Ok\r\n").await?;
+                    self.transaction = None;
+                    self.reply("250 2.0.0 Ok").await?;
                 }
-                "NOOP" => self.send("250 2.0.0 Ok\r\n").await?,
+                "NOOP" => self.reply("250 2.0.0 Ok").await?,
                 "QUIT" => {
-                    self.send("221 2.0.0 Bye\r\n").await?;
+                    self.reply("221 2.0.0 Bye").await?;
                     return Ok(());
                 }
                 _ => {
-                    self.send("500 5.5.2 Error: command not recognized\r\n")
+                    self.reply("500 5.5.2 Error: command not recognized")
                         .await?
                 }
             }
         }
         Ok(())
+    }
+
+    fn record_line(&self, line: &str) {
+        lock(&self.record).commands.push(Received {
+            conn: self.conn,
+            line: line.to_string(),
+            tls: self.tls,
+        });
+    }
+
+    fn violation(&self, problem: String) {
+        lock(&self.record).violations.push(Violation {
+            conn: self.conn,
+            problem,
+        });
+    }
+
+    fn advertised(&self, keyword: &str) -> bool {
+        self.keywords
+            .as_ref()
+            .is_some_and(|k| k.iter().any(|k| k == keyword))
+    }
+
+    /// RFC 2920 3.1: pipelining only when advertised, and some commands
+    /// must end a group. STARTTLS is checked by `upgrade`, which aborts.
+    fn check_pipelining(&self, verb: &str) {
+        if verb == "STARTTLS" {
+            return;
+        }
+        if !self.advertised("PIPELINING") {
+            self.violation(format!(
+                "{verb} was followed by more input before its reply, \
+                 without PIPELINING advertised (RFC 2920)"
+            ));
+        } else if matches!(
+            verb,
+            "EHLO" | "HELO" | "DATA" | "VRFY" | "EXPN" | "TURN" | "QUIT" | "NOOP" | "AUTH"
+        ) {
+            self.violation(format!(
+                "{verb} must be the last command of a pipelined group \
+                 (RFC 2920 3.1, RFC 4954 4)"
+            ));
+        }
+    }
+
+    /// 503 and a violation if there was no EHLO or HELO since the
+    /// connection began or TLS started; true if so.
+    async fn needs_ehlo(&mut self, verb: &str) -> io::Result<bool> {
+        if self.keywords.is_some() {
+            return Ok(false);
+        }
+        let after = if self.tls { " after TLS started" } else { "" };
+        self.violation(format!(
+            "{verb} without EHLO{after} (RFC 5321 4.1.4, RFC 3207 4.2)"
+        ));
+        self.reply("503 5.5.1 Error: send HELO/EHLO first").await?;
+        Ok(true)
     }
 
     fn silence_at(&mut self, step: Step) {
@@ -394,22 +552,51 @@ impl Session {
         self.io.flush().await
     }
 
-    /// One line without its CRLF; `None` at EOF.
+    /// Sends one reply line, adding the CRLF.
+    async fn reply(&mut self, line: &str) -> io::Result<()> {
+        self.send(&format!("{line}\r\n")).await
+    }
+
+    /// One line without its line ending; `None` at EOF. Bare CR or LF and
+    /// overlong lines are violations; an overlong line ends the session.
     async fn line(&mut self) -> io::Result<Option<String>> {
         loop {
             if let Some(i) = self.buffer.iter().position(|&b| b == b'\n') {
                 let raw: Vec<u8> = self.buffer.drain(..=i).collect();
-                let line = raw.strip_suffix(b"\n").unwrap_or(&raw);
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let line = &raw[..i];
+                let line = match line.strip_suffix(b"\r") {
+                    Some(line) => line,
+                    None => {
+                        self.violation(format!(
+                            "line ended by a bare LF (RFC 5321 2.3.8): {:?}",
+                            String::from_utf8_lossy(line)
+                        ));
+                        line
+                    }
+                };
+                if line.contains(&b'\r') {
+                    self.violation(format!(
+                        "bare CR inside a line (RFC 5321 2.3.8): {:?}",
+                        String::from_utf8_lossy(line)
+                    ));
+                }
+                if line.len() > MAX_LINE {
+                    return Err(self.too_long());
+                }
                 return Ok(Some(String::from_utf8_lossy(line).into_owned()));
             }
             if self.buffer.len() > MAX_LINE {
-                return Err(io::Error::other("client line too long"));
+                return Err(self.too_long());
             }
             if !self.fill().await? {
                 return Ok(None);
             }
         }
+    }
+
+    fn too_long(&self) -> io::Error {
+        self.violation(format!("line longer than {MAX_LINE} octets"));
+        io::Error::other("client line too long")
     }
 
     /// Reads more bytes; false at EOF.
@@ -426,7 +613,8 @@ impl Session {
         }
     }
 
-    fn ehlo_reply(&self) -> String {
+    /// The EHLO reply and the upper-case keywords it advertises.
+    fn ehlo_reply(&self) -> (String, Vec<String>) {
         let b = &self.behaviour;
         let mut keywords = Vec::new();
         if !self.tls {
@@ -446,41 +634,50 @@ impl Session {
         if requiretls {
             keywords.push("REQUIRETLS".to_string());
         }
+        // RFC 4954 4: never offer AUTH where the secret would travel in clear.
         if let (true, Some(auth)) = (self.tls, &b.auth) {
             keywords.push(format!("AUTH {}", auth.mechanisms.join(" ")));
         }
         if b.lowercase_keywords {
             keywords = keywords.iter().map(|k| k.to_lowercase()).collect();
         }
-        let mut reply = String::from("250-localhost greets you\r\n");
+        let mut reply = String::new();
+        if keywords.is_empty() {
+            reply.push_str("250 localhost greets you\r\n");
+        } else {
+            reply.push_str("250-localhost greets you\r\n");
+        }
         for (i, keyword) in keywords.iter().enumerate() {
             let separator = if i + 1 == keywords.len() { ' ' } else { '-' };
             reply.push_str(&format!("250{separator}{keyword}\r\n"));
         }
-        if keywords.is_empty() {
-            reply = "250 localhost greets you\r\n".into();
-        }
-        reply
+        let names = keywords
+            .iter()
+            .filter_map(|k| k.split(' ').next())
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        (reply, names)
     }
 
     /// Returns false when the connection must end.
     async fn starttls(&mut self) -> io::Result<bool> {
         if self.tls {
-            self.send("503 5.5.1 TLS already active\r\n").await?;
+            self.reply("503 5.5.1 TLS already active").await?;
             return Ok(true);
         }
         match self.behaviour.starttls.clone() {
             StartTls::NotOffered | StartTls::Stripped => {
-                self.send("502 5.5.1 Error: command not implemented\r\n")
+                self.reply("502 5.5.1 Error: command not implemented")
                     .await?;
                 Ok(true)
             }
             StartTls::Refuse454 => {
-                self.send("454 4.7.0 TLS not available due to local problem\r\n")
+                self.reply("454 4.7.0 TLS not available due to local problem")
                     .await?;
                 Ok(true)
             }
             StartTls::InjectAfter220(extra) => {
+                // One write, so the client sees both in one read.
                 let mut bytes = b"220 2.0.0 Ready to start TLS\r\n".to_vec();
                 bytes.extend_from_slice(&extra);
                 self.io.write_all(&bytes).await?;
@@ -488,7 +685,7 @@ impl Session {
                 self.upgrade().await
             }
             StartTls::Offer => {
-                self.send("220 2.0.0 Ready to start TLS\r\n").await?;
+                self.reply("220 2.0.0 Ready to start TLS").await?;
                 self.upgrade().await
             }
         }
@@ -496,20 +693,24 @@ impl Session {
 
     async fn upgrade(&mut self) -> io::Result<bool> {
         if !self.buffer.is_empty() {
-            // The client pipelined past STARTTLS: record it and stop.
+            // The client pipelined past STARTTLS (RFC 3207 4): keep the
+            // bytes as they came and stop.
             let leftover = String::from_utf8_lossy(&self.buffer).into_owned();
-            self.record.lock().unwrap().commands.push(Received {
-                conn: self.conn,
-                line: format!("(pipelined past STARTTLS) {leftover}"),
-                tls: false,
-            });
+            self.record_line(&format!("(pipelined past STARTTLS) {leftover}"));
+            self.violation(format!(
+                "bytes sent after STARTTLS before its reply (RFC 3207 4): {leftover:?}"
+            ));
             return Ok(false);
         }
-        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::duplex(1).0));
+        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
         match self.acceptor.accept(plain).await {
             Ok(stream) => {
                 self.io = Box::new(stream);
                 self.tls = true;
+                // RFC 3207 4.2: forget everything learned before TLS.
+                self.keywords = None;
+                self.transaction = None;
+                self.authenticated = false;
                 Ok(true)
             }
             // The client refused the certificate or aborted: the session ends.
@@ -517,65 +718,191 @@ impl Session {
         }
     }
 
+    /// One client line inside an AUTH exchange, recorded like a command.
+    async fn auth_response(&mut self) -> io::Result<String> {
+        let line = self.line().await?.unwrap_or_default();
+        self.record_line(&line);
+        if !self.buffer.is_empty() {
+            self.check_pipelining("AUTH");
+        }
+        Ok(line)
+    }
+
     async fn auth(&mut self, line: &str) -> io::Result<()> {
         let Some(auth) = self.behaviour.auth.clone() else {
-            return self.send("502 5.5.1 AUTH not available\r\n").await;
+            return self.reply("502 5.5.1 AUTH not available").await;
         };
         if !self.tls {
-            return self
-                .send("538 5.7.11 Encryption required for AUTH\r\n")
-                .await;
+            return self.reply("538 5.7.11 Encryption required for AUTH").await;
+        }
+        if self.authenticated {
+            return self.reply("503 5.5.1 Error: already authenticated").await;
         }
         let words: Vec<&str> = line.split(' ').collect();
         let mechanism = words
             .get(1)
             .map(|m| m.to_ascii_uppercase())
             .unwrap_or_default();
+        if !auth
+            .mechanisms
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(&mechanism))
+        {
+            return self
+                .reply("504 5.5.4 Unrecognized authentication type")
+                .await;
+        }
         let decode = |text: &str| {
             base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default()
         };
+        let mut cancelled = false;
         let ok = match mechanism.as_str() {
             "PLAIN" => {
                 let response = match words.get(2) {
                     Some(r) => r.to_string(),
                     None => {
-                        self.send("334 \r\n").await?;
-                        self.line().await?.unwrap_or_default()
+                        self.reply("334 ").await?;
+                        self.auth_response().await?
                     }
                 };
+                cancelled = response == "*";
                 decode(&response) == format!("\0{}\0{}", auth.user, auth.secret)
             }
             "LOGIN" => {
-                self.send("334 VXNlcm5hbWU6\r\n").await?;
-                let user = decode(&self.line().await?.unwrap_or_default());
-                self.send("334 UGFzc3dvcmQ6\r\n").await?;
-                let secret = decode(&self.line().await?.unwrap_or_default());
-                user == auth.user && secret == auth.secret
+                self.reply("334 VXNlcm5hbWU6").await?;
+                let user = self.auth_response().await?;
+                cancelled = user == "*";
+                if cancelled {
+                    false
+                } else {
+                    self.reply("334 UGFzc3dvcmQ6").await?;
+                    let secret = self.auth_response().await?;
+                    cancelled = secret == "*";
+                    decode(&user) == auth.user && decode(&secret) == auth.secret
+                }
             }
             "XOAUTH2" => {
                 let expected = format!("user={}\x01auth=Bearer {}\x01\x01", auth.user, auth.secret);
                 let ok = words.get(2).map(|r| decode(r)) == Some(expected);
                 if !ok {
-                    self.send("334 eyJzdGF0dXMiOiI0MDEifQ==\r\n").await?;
-                    let _ack = self.line().await?;
+                    // Google's XOAUTH2: an error challenge, the client
+                    // answers with an empty line, then the failure.
+                    self.reply("334 eyJzdGF0dXMiOiI0MDEifQ==").await?;
+                    let _ack = self.auth_response().await?;
                 }
                 ok
             }
             _ => {
                 return self
-                    .send("504 5.5.4 Unrecognized authentication type\r\n")
+                    .reply("504 5.5.4 Unrecognized authentication type")
                     .await;
             }
         };
-        if ok {
-            self.send("235 2.7.0 Authentication successful\r\n").await
+        if cancelled {
+            // RFC 4954 4
+            self.reply("501 5.7.0 Authentication cancelled").await
+        } else if ok {
+            self.authenticated = true;
+            self.reply("235 2.7.0 Authentication successful").await
         } else {
-            self.send("535 5.7.8 Error: authentication failed\r\n")
-                .await
+            self.reply("535 5.7.8 Error: authentication failed").await
         }
+    }
+
+    /// ESMTP parameters after the `<path>` that the server did not
+    /// advertise, as (parameter, extension) pairs.
+    fn unadvertised_parameters(&self, line: &str, rcpt: bool) -> Vec<(String, &'static str)> {
+        let parameters = line.find('>').map(|i| &line[i + 1..]).unwrap_or_default();
+        let mut missing = Vec::new();
+        for parameter in parameters.split(' ').filter(|p| !p.is_empty()) {
+            let name = parameter
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let extension = match (rcpt, name.as_str()) {
+                (false, "BODY") => "8BITMIME",
+                (false, "SMTPUTF8") => "SMTPUTF8",
+                (false, "REQUIRETLS") => "REQUIRETLS",
+                (false, "RET" | "ENVID") | (true, "NOTIFY" | "ORCPT") => "DSN",
+                (false, "SIZE") => "SIZE",
+                (false, "AUTH") => "AUTH",
+                _ => "(no extension defines it here)",
+            };
+            if !self.advertised(extension) {
+                missing.push((parameter.to_string(), extension));
+            }
+        }
+        missing
+    }
+
+    /// 555 and a violation for each parameter the server did not offer;
+    /// true if there was one.
+    async fn refuse_parameters(&mut self, line: &str, rcpt: bool) -> io::Result<bool> {
+        let missing = self.unadvertised_parameters(line, rcpt);
+        for (parameter, extension) in &missing {
+            self.violation(format!(
+                "parameter {parameter} without {extension} advertised (RFC 5321 4.1.1.11)"
+            ));
+        }
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        self.reply("555 5.5.4 Unsupported option").await?;
+        Ok(true)
+    }
+
+    async fn mail(&mut self, line: &str) -> io::Result<()> {
+        self.silence_at(Step::Mail);
+        if self.silent || self.needs_ehlo("MAIL").await? {
+            return Ok(());
+        }
+        if self.transaction.is_some() {
+            return self.reply("503 5.5.1 Error: nested MAIL command").await;
+        }
+        if self.refuse_parameters(line, false).await? {
+            return Ok(());
+        }
+        let reply = self
+            .behaviour
+            .replies
+            .mail
+            .clone()
+            .unwrap_or("250 2.1.0 Ok".into());
+        if reply.starts_with('2') {
+            self.transaction = Some(Transaction {
+                mail_from: line.to_string(),
+                rcpt_to: Vec::new(),
+                rcpt_accepted: Vec::new(),
+            });
+        }
+        self.reply(&reply).await
+    }
+
+    async fn rcpt(&mut self, line: &str) -> io::Result<()> {
+        self.silence_at(Step::Rcpt);
+        if self.silent {
+            return Ok(());
+        }
+        // Like a real server, RCPT needs an accepted MAIL. With pipelining
+        // this is how a refused MAIL reaches its RCPTs, so no violation.
+        if self.transaction.is_none() {
+            return self.reply("503 5.5.1 Error: need MAIL command").await;
+        }
+        if self.refuse_parameters(line, true).await? {
+            return Ok(());
+        }
+        let reply = self.rcpt_reply(line);
+        if let Some(transaction) = &mut self.transaction {
+            transaction.rcpt_to.push(line.to_string());
+            if reply.starts_with('2') {
+                transaction.rcpt_accepted.push(line.to_string());
+            }
+        }
+        self.reply(&reply).await
     }
 
     fn rcpt_reply(&self, line: &str) -> String {
@@ -593,66 +920,34 @@ impl Session {
         if self.silent {
             return Ok(());
         }
+        // RFC 2920 3.1: DATA with no accepted recipient is refused.
+        let Some(transaction) = self.transaction.take_if(|t| !t.rcpt_accepted.is_empty()) else {
+            return self.reply("503 5.5.1 Error: need RCPT command").await;
+        };
         let reply = self
             .behaviour
             .replies
             .data
             .clone()
             .unwrap_or("354 End data with <CR><LF>.<CR><LF>".into());
-        self.send(&format!("{reply}\r\n")).await?;
         if !reply.starts_with("354") {
-            return Ok(());
+            self.transaction = Some(transaction);
+            return self.reply(&reply).await;
         }
-        // Where to look for the end marker next: only bytes not yet searched.
-        let mut searched: usize = 0;
-        let raw = loop {
-            if self.buffer.starts_with(b".\r\n") {
-                self.buffer.drain(..3);
-                break Vec::new();
-            }
-            let from = searched.saturating_sub(4);
-            if let Some(i) = self.buffer[from..]
-                .windows(5)
-                .position(|w| w == b"\r\n.\r\n")
-            {
-                let end = from + i;
-                let raw: Vec<u8> = self.buffer[..end + 2].to_vec();
-                self.buffer.drain(..end + 5);
-                break raw;
-            }
-            searched = self.buffer.len();
-            if self.buffer.len() > MAX_MESSAGE {
-                return Err(io::Error::other("message too large"));
-            }
-            if !self.fill().await? {
-                return Ok(());
-            }
+        self.reply(&reply).await?;
+        let Some(raw) = self.read_data().await? else {
+            return Ok(());
         };
+        self.check_data(&raw);
+        // RFC 5321 4.5.2: a leading dot is removed from every line.
         let mut data = Vec::with_capacity(raw.len());
         for line in raw.split_inclusive(|&b| b == b'\n') {
             data.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
         }
-        let (mail_from, rcpt_to) = {
-            let record = self.record.lock().unwrap();
-            let mine: Vec<&Received> = record
-                .commands
-                .iter()
-                .filter(|c| c.conn == self.conn)
-                .collect();
-            let last_mail = mine
-                .iter()
-                .rposition(|c| c.line.to_ascii_uppercase().starts_with("MAIL"));
-            let mail_from = last_mail.map(|i| mine[i].line.clone()).unwrap_or_default();
-            let rcpt_to = mine[last_mail.unwrap_or(0)..]
-                .iter()
-                .filter(|c| c.line.to_ascii_uppercase().starts_with("RCPT"))
-                .map(|c| c.line.clone())
-                .collect();
-            (mail_from, rcpt_to)
-        };
-        self.record.lock().unwrap().messages.push(ReceivedMessage {
-            mail_from,
-            rcpt_to,
+        lock(&self.record).messages.push(ReceivedMessage {
+            mail_from: transaction.mail_from,
+            rcpt_to: transaction.rcpt_to,
+            rcpt_accepted: transaction.rcpt_accepted,
             data,
             raw_data: raw,
             tls: self.tls,
@@ -667,6 +962,60 @@ impl Session {
             .end_of_data
             .clone()
             .unwrap_or("250 2.0.0 Ok: queued as TEST".into());
-        self.send(&format!("{reply}\r\n")).await
+        self.reply(&reply).await
+    }
+
+    /// The bytes up to the lone dot, which is consumed; `None` at EOF.
+    async fn read_data(&mut self) -> io::Result<Option<Vec<u8>>> {
+        // Where to look for the end marker next: only bytes not yet searched.
+        let mut searched: usize = 0;
+        loop {
+            if self.buffer.starts_with(b".\r\n") {
+                self.buffer.drain(..3);
+                return Ok(Some(Vec::new()));
+            }
+            let from = searched.saturating_sub(4);
+            if let Some(i) = self.buffer[from..]
+                .windows(5)
+                .position(|w| w == b"\r\n.\r\n")
+            {
+                let end = from + i + 2;
+                let raw = self.buffer[..end].to_vec();
+                self.buffer.drain(..end + 3);
+                return Ok(Some(raw));
+            }
+            searched = self.buffer.len();
+            if self.buffer.len() > MAX_MESSAGE {
+                self.violation(format!("message larger than {MAX_MESSAGE} octets"));
+                return Err(io::Error::other("message too large"));
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// RFC 5321 2.3.8 and 4.5.3.1.6: CRLF only, at most 998 octets a line.
+    /// `raw` ends with CRLF (or is empty), so every piece ends with LF.
+    fn check_data(&self, raw: &[u8]) {
+        for (index, line) in raw.split_inclusive(|&b| b == b'\n').enumerate() {
+            let number = index + 1;
+            let text = match line.strip_suffix(b"\r\n") {
+                Some(text) => text,
+                None => {
+                    self.violation(format!("bare LF ends message line {number}"));
+                    line.strip_suffix(b"\n").unwrap_or(line)
+                }
+            };
+            if text.contains(&b'\r') {
+                self.violation(format!("bare CR in message line {number}"));
+            }
+            if text.len() > MAX_TEXT_LINE {
+                self.violation(format!(
+                    "message line {number} has {} octets, more than {MAX_TEXT_LINE}",
+                    text.len()
+                ));
+            }
+        }
     }
 }
