@@ -1127,3 +1127,924 @@ fn fail3_an_absurd_timeout_is_refused_without_losing_the_message() {
     assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
     assert_saved(&tlsend);
 }
+
+/// Proof that the harness itself tells the truth: a raw client drives the
+/// test server byte by byte, and the certificates are checked with the
+/// WebPKI verifier tlsend uses. If the server swallowed a command, answered
+/// out of order or presented the wrong certificate, these fail.
+mod harness_self_test {
+    use std::future::Future;
+    use std::io;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{CertificateError, RootCertStore};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+
+    use crate::support::{
+        Advertise, AuthConfig, Behaviour, CertKind, Received, Replies, StartTls, Step, TestPki,
+        TestServer, Tlsend, Violation, pki,
+    };
+
+    /// The bound on every single wait for the server.
+    const WAIT: Duration = Duration::from_secs(5);
+    /// How long "the server does not answer" is watched for.
+    const SILENCE: Duration = Duration::from_millis(400);
+
+    /// Runs `test` on a fresh runtime, failing after 30 s instead of hanging.
+    fn block_on<F: Future>(test: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), test).await })
+            .expect("self-test took more than 30 s")
+    }
+
+    fn roots(pki: &TestPki) -> Arc<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(pki.ca_file()).expect("ca_file") {
+            roots.add(cert.expect("PEM certificate")).expect("CA");
+        }
+        Arc::new(roots)
+    }
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn connector(pki: &TestPki) -> TlsConnector {
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots(pki))
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+    /// A deliberately dumb SMTP client: writes what it is told, reads
+    /// whole replies, and never waits without a limit.
+    struct Client {
+        io: Box<dyn Stream>,
+        buffer: Vec<u8>,
+        /// The server's certificate chain, once TLS is up.
+        peer: Vec<CertificateDer<'static>>,
+    }
+
+    impl Client {
+        async fn connect(server: &TestServer) -> Client {
+            let stream = tokio::time::timeout(WAIT, TcpStream::connect(("127.0.0.1", server.port)))
+                .await
+                .expect("connect timed out")
+                .expect("connect");
+            Client {
+                io: Box::new(stream),
+                buffer: Vec::new(),
+                peer: Vec::new(),
+            }
+        }
+
+        /// Connects and reads the greeting.
+        async fn greeted(server: &TestServer) -> Client {
+            let mut client = Client::connect(server).await;
+            let greeting = client.reply().await;
+            assert!(greeting.starts_with("220 "), "{greeting}");
+            client
+        }
+
+        async fn write(&mut self, bytes: &[u8]) {
+            tokio::time::timeout(WAIT, async {
+                self.io.write_all(bytes).await?;
+                self.io.flush().await
+            })
+            .await
+            .expect("write timed out")
+            .expect("write");
+        }
+
+        /// Reads once more; 0 means EOF. `None` if nothing came in time.
+        async fn read_for(&mut self, limit: Duration) -> Option<usize> {
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout(limit, self.io.read(&mut chunk)).await {
+                Err(_) => None,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Some(0),
+                Ok(Err(e)) => panic!("read: {e}"),
+                Ok(Ok(n)) => {
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                    Some(n)
+                }
+            }
+        }
+
+        /// The bytes of exactly one read.
+        async fn read_once(&mut self) -> Vec<u8> {
+            assert!(self.buffer.is_empty(), "unread: {:?}", self.buffer);
+            self.read_for(WAIT).await.expect("no answer in time");
+            std::mem::take(&mut self.buffer)
+        }
+
+        /// One whole reply, every line with its CRLF.
+        async fn reply(&mut self) -> String {
+            loop {
+                let mut end = 0;
+                for line in self.buffer.split_inclusive(|&b| b == b'\n') {
+                    if !line.ends_with(b"\n") {
+                        break;
+                    }
+                    end += line.len();
+                    // RFC 5321 4.2.1: the last line has a space after the code.
+                    if line.get(3) == Some(&b' ') || line.len() == 5 {
+                        let reply = self.buffer.drain(..end).collect::<Vec<u8>>();
+                        return String::from_utf8(reply).expect("ASCII reply");
+                    }
+                }
+                let n = self.read_for(WAIT).await.expect("no reply in time");
+                assert!(n > 0, "connection closed; partial: {:?}", self.buffer);
+            }
+        }
+
+        async fn command(&mut self, line: &str) -> String {
+            self.write(format!("{line}\r\n").as_bytes()).await;
+            self.reply().await
+        }
+
+        /// True if neither a byte nor EOF arrives for `SILENCE`.
+        async fn stays_silent(&mut self) -> bool {
+            self.read_for(SILENCE).await.is_none() && self.buffer.is_empty()
+        }
+
+        /// True if the server closes the connection (within `WAIT`).
+        async fn closed(&mut self) -> bool {
+            self.read_for(WAIT).await == Some(0)
+        }
+
+        /// The TLS handshake for `name` over this connection.
+        async fn tls(self, pki: &TestPki, name: &str) -> Result<Client, io::Error> {
+            assert!(self.buffer.is_empty(), "unread: {:?}", self.buffer);
+            let name = ServerName::try_from(name.to_string()).expect("server name");
+            let stream = tokio::time::timeout(WAIT, connector(pki).connect(name, self.io))
+                .await
+                .expect("handshake timed out")?;
+            let peer = stream.get_ref().1.peer_certificates().unwrap_or_default();
+            let peer = peer.iter().map(|c| c.clone().into_owned()).collect();
+            Ok(Client {
+                io: Box::new(stream),
+                buffer: Vec::new(),
+                peer,
+            })
+        }
+
+        /// EHLO, STARTTLS, handshake for `localhost`, EHLO again; returns
+        /// the client and the EHLO replies before and after TLS.
+        async fn secured(server: &TestServer) -> (Client, String, String) {
+            let mut client = Client::greeted(server).await;
+            let before = client.command("EHLO client.example").await;
+            let ready = client.command("STARTTLS").await;
+            assert!(ready.starts_with("220 "), "{ready}");
+            let mut client = client.tls(pki(), "localhost").await.expect("handshake");
+            let after = client.command("EHLO client.example").await;
+            (client, before, after)
+        }
+    }
+
+    fn code(reply: &str) -> &str {
+        reply.get(..3).unwrap_or(reply)
+    }
+
+    fn lines_of(commands: &[Received]) -> Vec<(&str, bool)> {
+        commands.iter().map(|c| (c.line.as_str(), c.tls)).collect()
+    }
+
+    fn problems(violations: &[Violation]) -> String {
+        let all: Vec<&str> = violations.iter().map(|v| v.problem.as_str()).collect();
+        all.join("\n")
+    }
+
+    /// True if an EHLO reply lists `keyword` as a keyword (not as a
+    /// substring of another line).
+    fn offers(ehlo: &str, keyword: &str) -> bool {
+        ehlo.lines().skip(1).any(|line| {
+            line.get(4..)
+                .and_then(|k| k.split(' ').next())
+                .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+        })
+    }
+
+    fn auth_server() -> TestServer {
+        TestServer::start(
+            Behaviour {
+                auth: Some(AuthConfig {
+                    mechanisms: vec!["PLAIN".into(), "LOGIN".into(), "XOAUTH2".into()],
+                    user: "alice".into(),
+                    secret: "s3cret".into(),
+                }),
+                ..Behaviour::default()
+            },
+            pki(),
+        )
+    }
+
+    fn b64(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    // covers: SUB5, SUB4 (the server side every submission test relies on)
+    #[test]
+    fn commands_are_recorded_in_order_with_their_tls_flag() {
+        let server = auth_server();
+        block_on(async {
+            let (mut client, before, after) = Client::secured(&server).await;
+            assert!(before.starts_with("250-localhost"), "{before}");
+            assert!(offers(&before, "STARTTLS"), "{before}");
+            assert!(!offers(&before, "REQUIRETLS"), "{before}");
+            assert!(!offers(&before, "AUTH"), "AUTH before TLS: {before}");
+            assert!(offers(&after, "REQUIRETLS"), "{after}");
+            assert!(offers(&after, "AUTH"), "{after}");
+            assert!(!offers(&after, "STARTTLS"), "{after}");
+            let mail = client.command("MAIL FROM:<a@example.org> REQUIRETLS").await;
+            assert_eq!(code(&mail), "250", "{mail}");
+            assert_eq!(code(&client.command("QUIT").await), "221");
+            assert!(client.closed().await, "QUIT must close");
+        });
+        let commands = server.commands();
+        assert_eq!(
+            lines_of(&commands),
+            [
+                ("EHLO client.example", false),
+                ("STARTTLS", false),
+                ("EHLO client.example", true),
+                ("MAIL FROM:<a@example.org> REQUIRETLS", true),
+                ("QUIT", true),
+            ]
+        );
+        assert!(commands.iter().all(|c| c.conn == 1));
+        assert_eq!(server.connections(), 1);
+        assert!(server.saw("mail from"), "saw() ignores case");
+        assert!(!server.saw("RCPT"));
+    }
+
+    // covers: SUB3, SUB5
+    #[test]
+    fn requiretls_is_advertised_as_each_mode_says() {
+        #[rustfmt::skip]
+        let cases = [
+            // (mode, before TLS, after TLS)
+            (Advertise::AfterTls, false, true),
+            (Advertise::Never, false, false),
+            (Advertise::BeforeTlsOnly, true, false),
+            (Advertise::Always, true, true),
+        ];
+        for (mode, before_tls, after_tls) in cases {
+            let server = TestServer::start(
+                Behaviour {
+                    requiretls: mode,
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            let (before, after) = block_on(async {
+                let (_client, before, after) = Client::secured(&server).await;
+                (before, after)
+            });
+            assert_eq!(
+                offers(&before, "REQUIRETLS"),
+                before_tls,
+                "{mode:?}: {before}"
+            );
+            assert_eq!(offers(&after, "REQUIRETLS"), after_tls, "{mode:?}: {after}");
+        }
+    }
+
+    // covers: SUB5
+    #[test]
+    fn after_starttls_the_client_must_ehlo_again() {
+        let server = TestServer::start(Behaviour::default(), pki());
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            client.command("EHLO client.example").await;
+            client.command("STARTTLS").await;
+            let mut client = client.tls(pki(), "localhost").await.expect("handshake");
+            let mail = client.command("MAIL FROM:<a@example.org>").await;
+            assert_eq!(code(&mail), "503", "{mail}");
+            client.command("EHLO client.example").await;
+            let mail = client.command("MAIL FROM:<a@example.org>").await;
+            assert_eq!(code(&mail), "250", "{mail}");
+        });
+        let violations = server.take_violations();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(
+            violations[0]
+                .problem
+                .contains("MAIL without EHLO after TLS"),
+            "{violations:?}"
+        );
+    }
+
+    // covers: SUB7
+    #[test]
+    fn injected_bytes_arrive_in_the_same_read_as_the_220() {
+        let injected = b"250-injected\r\n250 REQUIRETLS\r\n".to_vec();
+        let server = TestServer::start(
+            Behaviour {
+                starttls: StartTls::InjectAfter220(injected.clone()),
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            client.command("EHLO client.example").await;
+            client.write(b"STARTTLS\r\n").await;
+            let mut expected = b"220 2.0.0 Ready to start TLS\r\n".to_vec();
+            expected.extend_from_slice(&injected);
+            assert_eq!(
+                String::from_utf8_lossy(&client.read_once().await),
+                String::from_utf8_lossy(&expected)
+            );
+        });
+    }
+
+    // covers: SUB2, SUB7
+    #[test]
+    fn starttls_misbehaviours_show_in_ehlo_and_the_reply() {
+        #[rustfmt::skip]
+        let cases = [
+            // (mode, keyword shown, keyword absent, reply code to STARTTLS)
+            (StartTls::Offer, "STARTTLS", "XXXXXXXX", "220"),
+            (StartTls::Stripped, "XXXXXXXX", "STARTTLS", "502"),
+            (StartTls::NotOffered, "PIPELINING", "STARTTLS", "502"),
+            (StartTls::Refuse454, "STARTTLS", "XXXXXXXX", "454"),
+        ];
+        for (mode, shown, absent, expected) in cases {
+            let server = TestServer::start(
+                Behaviour {
+                    starttls: mode.clone(),
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            block_on(async {
+                let mut client = Client::greeted(&server).await;
+                let ehlo = client.command("EHLO client.example").await;
+                assert!(offers(&ehlo, shown), "{mode:?}: {ehlo}");
+                assert!(!offers(&ehlo, absent), "{mode:?}: {ehlo}");
+                let reply = client.command("STARTTLS").await;
+                assert_eq!(code(&reply), expected, "{mode:?}: {reply}");
+            });
+        }
+    }
+
+    // covers: SUB2
+    #[test]
+    fn each_certificate_kind_verifies_only_where_intended() {
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots(pki()), provider())
+                .build()
+                .expect("verifier");
+        let now = UnixTime::now();
+        // Inside Expired's validity (2020-01-01 to 2021-01-01).
+        let in_2020 = UnixTime::since_unix_epoch(Duration::from_secs(1_590_969_600));
+        #[rustfmt::skip]
+        let cases: &[(CertKind, &str, UnixTime, Option<&str>)] = &[
+            (CertKind::Valid, "localhost", now, None),
+            (CertKind::Valid, "127.0.0.1", now, None),
+            (CertKind::Valid, "wrong.example", now, Some("name")),
+            (CertKind::WrongName, "localhost", now, Some("name")),
+            (CertKind::WrongName, "wrong.example", now, None), // trusted; only the name is wrong
+            (CertKind::Expired, "localhost", now, Some("expired")),
+            (CertKind::Expired, "localhost", in_2020, None), // only the date is wrong
+            (CertKind::SelfSigned, "localhost", now, Some("issuer")),
+            (CertKind::UntrustedCa, "localhost", now, Some("issuer")),
+        ];
+        for (kind, name, when, expected) in cases {
+            let (chain, _) = pki().server_identity(*kind);
+            assert_eq!(chain.len(), 1, "{kind:?}: the leaf alone");
+            let server_name = ServerName::try_from(name.to_string()).expect("name");
+            let result = verifier.verify_server_cert(&chain[0], &[], &server_name, &[], *when);
+            let outcome = match result {
+                Ok(_) => None,
+                Err(rustls::Error::InvalidCertificate(error)) => Some(match error {
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. } => "name",
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                        "expired"
+                    }
+                    CertificateError::UnknownIssuer => "issuer",
+                    other => panic!("{kind:?} for {name}: unexpected {other:?}"),
+                }),
+                Err(other) => panic!("{kind:?} for {name}: unexpected {other:?}"),
+            };
+            assert_eq!(outcome, *expected, "{kind:?} for {name}");
+        }
+    }
+
+    // covers: SUB2, SUB1
+    #[test]
+    fn the_server_presents_the_configured_certificate_and_its_fingerprint() {
+        for kind in CertKind::ALL {
+            let server = TestServer::start(
+                Behaviour {
+                    implicit_tls: true,
+                    cert: kind,
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            block_on(async {
+                let client = Client::connect(&server).await;
+                let handshake = client.tls(pki(), "localhost").await;
+                match (kind, handshake) {
+                    (CertKind::Valid, Ok(mut client)) => {
+                        let (chain, _) = pki().server_identity(kind);
+                        assert_eq!(client.peer, chain, "the leaf alone, as configured");
+                        // Implicit TLS: the greeting comes inside TLS.
+                        assert!(client.reply().await.starts_with("220 "));
+                        let digest = ring::digest::digest(&ring::digest::SHA256, &client.peer[0]);
+                        let hex: String =
+                            digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+                        let fingerprint = pki().fingerprint(kind);
+                        assert_eq!(fingerprint.len(), "sha256:".len() + 32 * 3 - 1);
+                        assert_eq!(
+                            fingerprint
+                                .strip_prefix("sha256:")
+                                .map(|f| f.replace(':', "")),
+                            Some(hex)
+                        );
+                    }
+                    (CertKind::Valid, Err(e)) => panic!("Valid refused: {e}"),
+                    (_, Ok(_)) => panic!("{kind:?} was accepted for localhost"),
+                    (_, Err(e)) => {
+                        let rustls_error =
+                            e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+                        assert!(
+                            matches!(rustls_error, Some(rustls::Error::InvalidCertificate(_))),
+                            "{kind:?}: {e}"
+                        );
+                    }
+                }
+            });
+        }
+        let fingerprints: std::collections::HashSet<String> = CertKind::ALL
+            .iter()
+            .map(|k| pki().fingerprint(*k))
+            .collect();
+        assert_eq!(
+            fingerprints.len(),
+            CertKind::ALL.len(),
+            "one certificate per kind"
+        );
+    }
+
+    // covers: SUB7
+    #[test]
+    fn pipelined_mail_rcpt_data_get_three_replies_in_order() {
+        let server = TestServer::start(Behaviour::default(), pki());
+        block_on(async {
+            let (mut client, _, after) = Client::secured(&server).await;
+            assert!(offers(&after, "PIPELINING"));
+            client
+                .write(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+                .await;
+            assert!(client.reply().await.starts_with("250 2.1.0"));
+            assert!(client.reply().await.starts_with("250 2.1.5"));
+            assert!(client.reply().await.starts_with("354 "));
+            client.write(b"Subject: x\r\n\r\nhi\r\n.\r\n").await;
+            assert!(client.reply().await.starts_with("250 2.0.0"));
+        });
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].mail_from, "MAIL FROM:<a@example.org>");
+        assert_eq!(messages[0].rcpt_to, ["RCPT TO:<b@example.net>"]);
+        assert!(messages[0].tls);
+        assert_eq!(server.take_violations(), [], "PIPELINING was offered");
+    }
+
+    // covers: SUB7
+    #[test]
+    fn pipelining_where_it_is_not_allowed_is_a_violation() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Vec<String>, &[u8], &str)] = &[
+            ("not offered", vec![], b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n", "without PIPELINING"),
+            ("after EHLO", Behaviour::default().extensions, b"EHLO again.example\r\nNOOP\r\n", "EHLO must be the last"),
+            ("body before 354", Behaviour::default().extensions, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nhi\r\n.\r\n", "DATA must be the last"),
+        ];
+        for (id, extensions, burst, expected) in cases {
+            let server = TestServer::start(
+                Behaviour {
+                    extensions: extensions.clone(),
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            block_on(async {
+                let mut client = Client::greeted(&server).await;
+                client.command("EHLO client.example").await;
+                client.write(burst).await;
+                // Answered as usual, one reply per command.
+                client.reply().await;
+                client.reply().await;
+            });
+            let violations = server.take_violations();
+            assert!(
+                problems(&violations).contains(expected),
+                "{id}: {violations:?}"
+            );
+        }
+    }
+
+    // covers: SUB7
+    #[test]
+    fn bytes_pipelined_past_starttls_end_the_session() {
+        let server = TestServer::start(Behaviour::default(), pki());
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            client.command("EHLO client.example").await;
+            client
+                .write(b"STARTTLS\r\nMAIL FROM:<a@example.org>\r\n")
+                .await;
+            assert!(client.reply().await.starts_with("220 "));
+            assert!(client.closed().await, "no handshake after an injection");
+        });
+        let lines = server.lines();
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("(pipelined past STARTTLS) MAIL FROM:<a@example.org>\r\n")
+        );
+        assert!(server.messages().is_empty());
+        let violations = server.take_violations();
+        assert!(
+            problems(&violations).contains("after STARTTLS"),
+            "{violations:?}"
+        );
+    }
+
+    // covers: IN1, IN2
+    #[test]
+    fn data_is_unstuffed_and_raw_data_is_kept_exactly() {
+        struct Case {
+            id: &'static str,
+            /// Written one after the other, after the 354.
+            writes: &'static [&'static [u8]],
+            raw: &'static [u8],
+            data: &'static [u8],
+            /// Part of the violation expected, or "" for none.
+            violation: &'static str,
+        }
+        #[rustfmt::skip]
+        let cases = [
+            Case { id: "stuffed dots", writes: &[b"Subject: x\r\n\r\n..dot\r\n...\r\n.\r\n"],
+                raw: b"Subject: x\r\n\r\n..dot\r\n...\r\n", data: b"Subject: x\r\n\r\n.dot\r\n..\r\n", violation: "" },
+            Case { id: "empty message", writes: &[b".\r\n"], raw: b"", data: b"", violation: "" },
+            Case { id: "end marker split over three writes", writes: &[b"a\r\n", b"b\r\n.", b"\r\n"],
+                raw: b"a\r\nb\r\n", data: b"a\r\nb\r\n", violation: "" },
+            Case { id: "bare LF kept in raw_data", writes: &[b"a\nb\r\n.\r\n"],
+                raw: b"a\nb\r\n", data: b"a\nb\r\n", violation: "bare LF" },
+            Case { id: "bare CR kept in raw_data", writes: &[b"a\rb\r\n.\r\n"],
+                raw: b"a\rb\r\n", data: b"a\rb\r\n", violation: "bare CR" },
+        ];
+        for Case {
+            id,
+            writes,
+            raw,
+            data,
+            violation,
+        } in cases
+        {
+            let server = TestServer::start(Behaviour::default(), pki());
+            block_on(async {
+                let mut client = Client::greeted(&server).await;
+                client.command("EHLO client.example").await;
+                client.command("MAIL FROM:<a@example.org>").await;
+                client.command("RCPT TO:<b@example.net>").await;
+                assert!(client.command("DATA").await.starts_with("354 "));
+                for bytes in writes {
+                    client.write(bytes).await;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+                assert!(client.reply().await.starts_with("250 "), "{id}");
+                let noop = client.command("NOOP").await;
+                assert_eq!(code(&noop), "250", "{id}: back in command mode");
+            });
+            let messages = server.messages();
+            assert_eq!(messages.len(), 1, "{id}");
+            assert_eq!(messages[0].raw_data, raw, "{id}");
+            assert_eq!(messages[0].data, data, "{id}");
+            let violations = server.take_violations();
+            if violation.is_empty() {
+                assert_eq!(violations, [], "{id}");
+            } else {
+                assert!(
+                    problems(&violations).contains(violation),
+                    "{id}: {violations:?}"
+                );
+            }
+        }
+    }
+
+    // covers: FAIL6
+    #[test]
+    fn silent_at_each_step_really_does_not_answer() {
+        const EHLO: &str = "EHLO client.example";
+        const MAIL: &str = "MAIL FROM:<a@example.org>";
+        const RCPT: &str = "RCPT TO:<b@example.net>";
+        #[rustfmt::skip]
+        let cases: &[(Step, &[&str], &str)] = &[
+            // (step, answered dialogue after the greeting, the first line left unanswered)
+            (Step::Greeting, &[], EHLO),
+            (Step::AfterEhlo, &[EHLO], "NOOP"),
+            (Step::Mail, &[EHLO], MAIL),
+            (Step::Rcpt, &[EHLO, MAIL], RCPT),
+            (Step::Data, &[EHLO, MAIL, RCPT], "DATA"),
+            (Step::EndOfData, &[EHLO, MAIL, RCPT, "DATA"], "hi\r\n."),
+        ];
+        for (step, answered, unanswered) in cases {
+            let server = TestServer::start(
+                Behaviour {
+                    silent_at: Some(*step),
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            block_on(async {
+                let mut client = Client::connect(&server).await;
+                if *step == Step::Greeting {
+                    assert!(client.stays_silent().await, "a greeting");
+                } else {
+                    assert!(client.reply().await.starts_with("220 "));
+                }
+                for line in *answered {
+                    client.command(line).await;
+                }
+                client.write(format!("{unanswered}\r\n").as_bytes()).await;
+                assert!(client.stays_silent().await, "{step:?}: answered");
+                client.write(b"QUIT\r\n").await;
+                assert!(client.stays_silent().await, "{step:?}: answered QUIT");
+            });
+            // It kept reading what the client sent.
+            assert!(server.saw("QUIT"), "{step:?}");
+            let messages = usize::from(*step == Step::EndOfData);
+            assert_eq!(server.messages().len(), messages, "{step:?}");
+        }
+    }
+
+    // covers: SUB6
+    #[test]
+    fn auth_mechanisms_accept_the_right_secret_only() {
+        let plain = b64("\0alice\0s3cret");
+        let wrong = b64("\0alice\0guess");
+        let oauth = b64("user=alice\x01auth=Bearer s3cret\x01\x01");
+        let bad_oauth = b64("user=alice\x01auth=Bearer expired\x01\x01");
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Vec<String>, &str)> = vec![
+            // (id, client lines, each answered, final code)
+            ("PLAIN initial response", vec![format!("AUTH PLAIN {plain}")], "235"),
+            ("PLAIN after 334", vec!["AUTH PLAIN".into(), plain.clone()], "235"),
+            ("PLAIN wrong secret", vec![format!("AUTH PLAIN {wrong}")], "535"),
+            ("LOGIN", vec!["AUTH LOGIN".into(), b64("alice"), b64("s3cret")], "235"),
+            ("LOGIN wrong secret", vec!["AUTH LOGIN".into(), b64("alice"), b64("guess")], "535"),
+            ("LOGIN cancelled", vec!["AUTH LOGIN".into(), "*".into()], "501"),
+            ("XOAUTH2", vec![format!("AUTH XOAUTH2 {oauth}")], "235"),
+            ("XOAUTH2 refused", vec![format!("AUTH XOAUTH2 {bad_oauth}"), String::new()], "535"),
+            ("mechanism not offered", vec!["AUTH CRAM-MD5".into()], "504"),
+        ];
+        for (id, lines, expected) in cases {
+            let server = auth_server();
+            block_on(async {
+                let (mut client, _, _) = Client::secured(&server).await;
+                let mut reply = String::new();
+                for line in &lines {
+                    reply = client.command(line).await;
+                }
+                assert_eq!(code(&reply), expected, "{id}: {reply}");
+            });
+            let commands = server.commands();
+            let auth: Vec<(&str, bool)> = lines_of(&commands[3..]);
+            let sent: Vec<(&str, bool)> = lines.iter().map(|l| (l.as_str(), true)).collect();
+            assert_eq!(auth, sent, "{id}: every AUTH line is recorded");
+        }
+        // Before TLS, AUTH is neither offered nor accepted.
+        let server = auth_server();
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            let ehlo = client.command("EHLO client.example").await;
+            assert!(!offers(&ehlo, "AUTH"), "{ehlo}");
+            let reply = client.command(&format!("AUTH PLAIN {plain}")).await;
+            assert_eq!(code(&reply), "538", "{reply}");
+        });
+    }
+
+    // covers: FAIL2
+    #[test]
+    fn replies_can_be_overridden_at_each_step() {
+        let server = TestServer::start(
+            Behaviour {
+                replies: Replies {
+                    rcpt_for: vec![("carol@example.net".into(), "550 5.1.1 unknown".into())],
+                    end_of_data: Some("554 5.6.0 content rejected".into()),
+                    ..Replies::default()
+                },
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            client.command("EHLO client.example").await;
+            client.command("MAIL FROM:<a@example.org>").await;
+            let bob = client.command("RCPT TO:<bob@example.net>").await;
+            let carol = client.command("RCPT TO:<carol@example.net>").await;
+            assert_eq!(
+                (code(&bob), carol.as_str()),
+                ("250", "550 5.1.1 unknown\r\n")
+            );
+            client.command("DATA").await;
+            let end = client.command("hi\r\n.").await;
+            assert_eq!(end, "554 5.6.0 content rejected\r\n");
+        });
+        let message = &server.messages()[0];
+        assert_eq!(message.rcpt_to.len(), 2);
+        assert_eq!(message.rcpt_accepted, ["RCPT TO:<bob@example.net>"]);
+
+        const EHLO: &str = "EHLO client.example";
+        const MAIL: &str = "MAIL FROM:<a@example.org>";
+        const RCPT: &str = "RCPT TO:<b@example.net>";
+        const DATA: &str = "DATA";
+        let with = |change: fn(&mut Replies)| {
+            let mut replies = Replies::default();
+            change(&mut replies);
+            replies
+        };
+        #[rustfmt::skip]
+        let cases: &[(&str, Replies, &[&str], &str)] = &[
+            // (id, overrides, dialogue after the greeting, the last command's expected reply)
+            ("greeting 554, then 503", with(|r| r.greeting = Some("554 5.3.2 go away".into())), &[EHLO], "503"),
+            ("MAIL", with(|r| r.mail = Some("451 4.3.0 try later".into())), &[EHLO, MAIL], "451 4.3.0 try later"),
+            ("RCPT for all", with(|r| r.rcpt = Some("450 4.2.0 busy".into())), &[EHLO, MAIL, RCPT], "450 4.2.0 busy"),
+            ("DATA", with(|r| r.data = Some("451 4.3.0 later".into())), &[EHLO, MAIL, RCPT, DATA], "451 4.3.0 later"),
+            ("RCPT without MAIL", Replies::default(), &[EHLO, RCPT], "503"),
+            ("DATA without an accepted RCPT", with(|r| r.rcpt = Some("550 5.1.1 no".into())), &[EHLO, MAIL, RCPT, DATA], "503"),
+            ("nested MAIL", Replies::default(), &[EHLO, MAIL, MAIL], "503"),
+            ("MAIL again after RSET", Replies::default(), &[EHLO, MAIL, "RSET", MAIL], "250"),
+        ];
+        for (id, replies, dialogue, expected) in cases {
+            let server = TestServer::start(
+                Behaviour {
+                    replies: replies.clone(),
+                    ..Behaviour::default()
+                },
+                pki(),
+            );
+            block_on(async {
+                let mut client = Client::connect(&server).await;
+                let greeting = client.reply().await;
+                assert_eq!(
+                    greeting.starts_with("554"),
+                    replies.greeting.is_some(),
+                    "{id}"
+                );
+                let mut reply = String::new();
+                for line in *dialogue {
+                    reply = client.command(line).await;
+                }
+                assert!(reply.starts_with(expected), "{id}: {reply}");
+                assert_eq!(code(&client.command("QUIT").await), "221", "{id}");
+            });
+        }
+        // A 421 greeting closes the connection.
+        let server = TestServer::start(
+            Behaviour {
+                replies: Replies {
+                    greeting: Some("421 4.3.2 shutting down".into()),
+                    ..Default::default()
+                },
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        block_on(async {
+            let mut client = Client::connect(&server).await;
+            assert!(client.reply().await.starts_with("421 "));
+            assert!(client.closed().await);
+        });
+    }
+
+    // covers: SUB8, FAIL6
+    #[test]
+    fn plain_commands_keywords_and_limits() {
+        let server = TestServer::start(
+            Behaviour {
+                lowercase_keywords: true,
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            assert_eq!(
+                client.command("HELO client.example").await,
+                "250 localhost\r\n"
+            );
+            let ehlo = client.command("EHLO client.example").await;
+            assert!(ehlo.contains("250-starttls\r\n"), "{ehlo}");
+            assert!(ehlo.contains("250 size 10485760\r\n"), "{ehlo}");
+            assert_eq!(code(&client.command("NOOP").await), "250");
+            assert_eq!(code(&client.command("RSET").await), "250");
+            assert_eq!(code(&client.command("BDAT 10 LAST").await), "500");
+            // A parameter of an extension the server did not offer.
+            let mail = client.command("MAIL FROM:<a@example.org> REQUIRETLS").await;
+            assert_eq!(code(&mail), "555", "no REQUIRETLS before TLS: {mail}");
+            // A line past the limit: the server hangs up rather than waits.
+            client.write(&[b'A'; 5000]).await;
+            assert!(client.closed().await, "overlong line");
+        });
+        let violations = server.take_violations();
+        assert!(
+            problems(&violations).contains("REQUIRETLS without REQUIRETLS"),
+            "{violations:?}"
+        );
+        assert!(
+            problems(&violations).contains("line longer than"),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn a_server_left_with_violations_fails_the_test() {
+        let server = TestServer::start(Behaviour::default(), pki());
+        block_on(async {
+            let mut client = Client::greeted(&server).await;
+            client.write(b"NOOP\nQUIT\r\n").await;
+            client.reply().await;
+            client.reply().await;
+        });
+        server.wait_idle(WAIT);
+        assert!(problems(&server.violations()).contains("bare LF"));
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(server)));
+        let message = dropped.expect_err("drop must fail the test");
+        let message = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("broke the SMTP protocol"), "{message}");
+    }
+
+    #[test]
+    fn the_runner_feeds_stdin_and_isolates_home_and_config() {
+        let mut tlsend = Tlsend::new();
+        tlsend
+            .config("bogus = [\n")
+            .args(["-f", "alice@example.org", "bob@example.net"])
+            .stdin("Subject: runner\n\nbody\n");
+        let output = tlsend.run();
+        assert_eq!(output.code, Some(78), "EX_CONFIG: {}", output.stderr);
+        let config = tlsend.home().join(".config/tlsend/config.toml");
+        assert!(
+            output.stderr.contains(&format!("{}:1:", config.display())),
+            "XDG_CONFIG_HOME points into the temporary HOME: {}",
+            output.stderr
+        );
+        let saved = tlsend
+            .dead_letter()
+            .expect("dead.letter in the temporary HOME");
+        assert!(saved.contains("Subject: runner"), "{saved}");
+    }
+
+    #[test]
+    fn the_runner_kills_a_binary_that_outlives_its_limit() {
+        let server = TestServer::start(
+            Behaviour {
+                silent_at: Some(Step::Greeting),
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let mut tlsend = Tlsend::to_server(&server, pki());
+        tlsend
+            .args([
+                "--timeout",
+                "60",
+                "-f",
+                "alice@example.org",
+                "bob@example.net",
+            ])
+            .stdin("Subject: x\n\nhi\n")
+            .time_limit(Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tlsend.run()));
+        assert!(killed.is_err(), "run() returned for a hung binary");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -6,6 +6,8 @@ pub mod certs;
 pub mod cmd;
 pub mod smtp;
 
-pub use certs::{CertKind, pki};
+pub use certs::{CertKind, TestPki, pki};
 pub use cmd::{Output, Tlsend};
-pub use smtp::{Advertise, AuthConfig, Behaviour, Replies, StartTls, Step, TestServer};
+pub use smtp::{
+    Advertise, AuthConfig, Behaviour, Received, Replies, StartTls, Step, TestServer, Violation,
+};
