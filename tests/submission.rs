@@ -389,7 +389,16 @@ fn fail2_one_refused_recipient_does_not_stop_the_others() {
     );
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].rcpt_to.len(), 2);
+    assert_eq!(messages[0].rcpt_to.len(), 2, "both RCPTs were sent");
+    let accepted: Vec<&str> = messages[0]
+        .rcpt_accepted
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        accepted.len() == 1 && accepted[0].starts_with("RCPT TO:<bob@example.net>"),
+        "only bob took the message: {accepted:?}"
+    );
     assert_saved(&tlsend);
 }
 
