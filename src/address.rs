@@ -242,9 +242,14 @@ fn unquote_local(local: &str) -> Result<String, AddressError> {
     Ok(out)
 }
 
-/// RFC 5321 `atext`, widened by RFC 6531 to any non-ASCII character.
+/// RFC 5321 `atext`, widened by RFC 6531 to non-ASCII characters. Non-ASCII
+/// white space (U+2002, U+3000…) is left out: every parser here reads it as
+/// a separator, so a local part holding one must be written quoted to be
+/// read back as the same address (HARD2).
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
 }
 
 /// RFC 5321 `Dot-string`: atoms separated by single dots.
@@ -292,9 +297,11 @@ fn validate_domain(domain: &str) -> Result<String, AddressError> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii());
+            && label.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || c == '-'
+                    || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+            });
         if !ok {
             return Err(bad());
         }
@@ -397,6 +404,76 @@ mod tests {
             ReversePath::parse("a@b.example").unwrap().to_string(),
             "a@b.example"
         );
+    }
+
+    // covers: HARD2
+    #[test]
+    fn hard2_a_non_ascii_space_in_a_local_part_is_written_quoted() {
+        let a = Address::parse("\"a\u{2002}b\"@example.org").unwrap();
+        assert_eq!(a.local_part(), "a\u{2002}b");
+        assert_eq!(a.to_string(), "\"a\u{2002}b\"@example.org");
+        assert_eq!(Address::parse(&a.to_string()), Ok(a));
+        assert!(matches!(
+            Address::parse("a@b\u{2002}c.example"),
+            Err(AddressError::Whitespace)
+        ));
+        assert!(matches!(
+            Address::from_parts("a", Some("b\u{3000}c.example")),
+            Err(AddressError::BadDomain(_))
+        ));
+    }
+
+    mod properties {
+        use super::super::*;
+        use crate::message::parse_address_list;
+        use proptest::prelude::*;
+
+        fn local_part() -> impl Strategy<Value = String> {
+            // Printable characters of every kind, ASCII specials, quotes,
+            // backslashes and Unicode white space among them.
+            prop_oneof![
+                "[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,20}",
+                "[ -~]{1,20}",
+                "\\PC{1,12}",
+                "[a \u{2002}\u{3000}\u{a0}\"\\\\@.]{1,12}",
+            ]
+        }
+
+        fn domain() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![
+                Just(None),
+                Just(Some("example.org".to_string())),
+                Just(Some("bücher.example".to_string())),
+                Just(Some("[192.0.2.1]".to_string())),
+                Just(Some("[IPv6:2001:db8::1]".to_string())),
+                "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\\.[a-z]{2,6}){0,3}".prop_map(Some),
+            ]
+        }
+
+        proptest! {
+            // covers: HARD2
+            #[test]
+            fn hard2_writing_and_parsing_gives_the_same_address(
+                local in local_part(),
+                domain in domain(),
+            ) {
+                if let Ok(address) = Address::from_parts(&local, domain.as_deref()) {
+                    let written = address.to_string();
+                    prop_assert_eq!(Address::parse(&written), Ok(address.clone()), "{}", written);
+                    prop_assert_eq!(parse_address_list(&written), Ok(vec![address.clone()]));
+                    let in_angles = format!("Name <{written}>");
+                    prop_assert_eq!(parse_address_list(&in_angles), Ok(vec![address]));
+                }
+            }
+
+            // covers: HARD2
+            #[test]
+            fn hard2_whatever_parses_reparses_to_itself(text in "\\PC{0,40}") {
+                if let Ok(address) = Address::parse(&text) {
+                    prop_assert_eq!(Address::parse(&address.to_string()), Ok(address));
+                }
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::address::{Address, AddressError};
 pub enum AddressListError {
     /// An unterminated quote, comment, angle bracket or domain literal.
     Unbalanced(&'static str),
+    /// A closing `)` or `]` with nothing open before it.
+    Unopened(char),
     /// A control character (CR, LF, NUL…) in the list.
     ControlCharacter,
     /// An item that is not an address.
@@ -29,6 +31,9 @@ impl fmt::Display for AddressListError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AddressListError::Unbalanced(what) => write!(f, "unterminated {what}"),
+            AddressListError::Unopened(c) => {
+                write!(f, "{c:?} closes nothing; quote the display name if it holds {c:?}")
+            }
             AddressListError::ControlCharacter => write!(f, "contains a control character"),
             AddressListError::NotAnAddress(item) => write!(f, "{item:?} is not an address"),
             AddressListError::BadAddress { item, reason } => write!(f, "{item:?}: {reason}"),
@@ -50,32 +55,52 @@ enum Token {
 }
 
 /// Parses an address list into envelope addresses, in order.
+///
+/// The work is linear in the input: the tokenizer consumes at least one
+/// character on every turn of its loop, and the parser looks at each token
+/// a bounded number of times (HARD1).
 pub fn parse(text: &str) -> Result<Vec<Address>, AddressListError> {
+    parse_counting_turns(text).0
+}
+
+/// [`parse`], and how many turns its loops took in all: the tests hold it
+/// to a small multiple of the input length.
+fn parse_counting_turns(text: &str) -> (Result<Vec<Address>, AddressListError>, usize) {
     if text.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(AddressListError::ControlCharacter);
+        return (Err(AddressListError::ControlCharacter), 0);
     }
-    let tokens = tokenize(text)?;
+    let mut turns = 0;
+    let tokens = match tokenize(text, &mut turns) {
+        Ok(tokens) => tokens,
+        Err(e) => return (Err(e), turns),
+    };
     let mut parser = Parser {
         tokens: &tokens,
         pos: 0,
+        turns,
     };
     let mut out = Vec::new();
-    parser.list(false, &mut out)?;
-    Ok(out)
+    let result = parser.list(false, &mut out).map(|()| out);
+    (result, parser.turns)
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, AddressListError> {
+/// Characters that end an atom (RFC 5322 3.2.3 specials, and white space).
+fn ends_atom(c: char) -> bool {
+    c.is_whitespace() || "()<>[]:;@,.\"\\".contains(c)
+}
+
+fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListError> {
     let mut tokens = Vec::new();
     let mut chars = text.chars().peekable();
-    while let Some(&c) = chars.peek() {
+    // Every arm consumes the character it matched (at least), so the loop
+    // ends after at most one turn per character.
+    while let Some(c) = chars.next() {
+        *turns += 1;
         match c {
-            c if c.is_whitespace() => {
-                chars.next();
-            }
+            c if c.is_whitespace() => {}
             '(' => {
                 // RFC 5322 3.2.2: comments nest and may hold quoted pairs.
-                chars.next();
-                let mut depth = 1;
+                let mut depth = 1u32;
                 while depth > 0 {
                     match chars.next() {
                         None => return Err(AddressListError::Unbalanced("comment")),
@@ -89,7 +114,6 @@ fn tokenize(text: &str) -> Result<Vec<Token>, AddressListError> {
                 }
             }
             '"' => {
-                chars.next();
                 let mut value = String::new();
                 loop {
                     match chars.next() {
@@ -108,7 +132,6 @@ fn tokenize(text: &str) -> Result<Vec<Token>, AddressListError> {
                 });
             }
             '[' => {
-                chars.next();
                 let mut value = String::from("[");
                 loop {
                     match chars.next() {
@@ -120,17 +143,17 @@ fn tokenize(text: &str) -> Result<Vec<Token>, AddressListError> {
                 value.push(']');
                 tokens.push(Token::DomainLiteral(value));
             }
-            '<' | '>' | ':' | ';' | '@' | ',' | '.' => {
-                chars.next();
-                tokens.push(Token::Special(c));
-            }
+            ')' | ']' => return Err(AddressListError::Unopened(c)),
+            '<' | '>' | ':' | ';' | '@' | ',' | '.' => tokens.push(Token::Special(c)),
+            // A backslash outside a quoted string is not RFC 5322 syntax;
+            // it stays in the atom, where an address check refuses it.
             _ => {
-                let mut atom = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() || "()<>[]:;@,.\"".contains(c) {
+                let mut atom = String::from(c);
+                while let Some(&next) = chars.peek() {
+                    if ends_atom(next) {
                         break;
                     }
-                    atom.push(c);
+                    atom.push(next);
                     chars.next();
                 }
                 tokens.push(Token::Word {
@@ -143,9 +166,13 @@ fn tokenize(text: &str) -> Result<Vec<Token>, AddressListError> {
     Ok(tokens)
 }
 
+/// A recursive-descent parser that only moves forward: each token is
+/// looked at a bounded number of times, whatever the input.
 struct Parser<'a> {
     tokens: &'a [Token],
     pos: usize,
+    /// Loop turns so far, for the linearity tests.
+    turns: usize,
 }
 
 impl Parser<'_> {
@@ -157,100 +184,95 @@ impl Parser<'_> {
         self.peek() == Some(&Token::Special(c))
     }
 
+    /// True at the end of an item: the end of input, ",", or ";" in a group.
+    fn at_item_end(&self, in_group: bool) -> bool {
+        match self.peek() {
+            None | Some(Token::Special(',')) => true,
+            Some(Token::Special(';')) => in_group,
+            Some(_) => false,
+        }
+    }
+
     /// `address *("," address)`, empty items allowed (obs-addr-list). In a
     /// group the list ends at ";".
     fn list(&mut self, in_group: bool, out: &mut Vec<Address>) -> Result<(), AddressListError> {
-        while let Some(token) = self.peek() {
+        let tokens = self.tokens;
+        while let Some(token) = tokens.get(self.pos) {
+            self.turns += 1;
             match token {
                 Token::Special(',') => self.pos += 1,
                 Token::Special(';') if in_group => return Ok(()),
+                // `item` consumes at least one token: the one peeked is
+                // neither "," nor a group's ";", so it is part of the item.
                 _ => self.item(in_group, out)?,
             }
         }
-        if in_group {
-            // A group missing its ";" at the very end is accepted.
-            return Ok(());
-        }
+        // A group missing its ";" at the very end is accepted.
         Ok(())
     }
 
-    /// One mailbox or group.
+    /// One mailbox or group. Scans forward to the token that decides
+    /// which: "<" (name-addr), ":" (a group's name ends), or the item's end
+    /// (a bare addr-spec).
     fn item(&mut self, in_group: bool, out: &mut Vec<Address>) -> Result<(), AddressListError> {
         let start = self.pos;
-        let end = self.item_end(in_group);
-        let first_structural = self.tokens[start..end]
-            .iter()
-            .position(|t| matches!(t, Token::Special('<' | ':' | '@')))
-            .map(|i| (start + i, &self.tokens[start + i]));
-        match first_structural {
-            Some((at, Token::Special('<'))) => {
-                self.pos = at + 1;
-                self.angle_addr(out)?;
-                // Anything after ">" up to the item's end (a comment was already dropped).
-                if self.item_end(in_group) != self.pos {
-                    return Err(AddressListError::NotAnAddress(render(
-                        &self.tokens[start..self.item_end(in_group)],
-                    )));
+        let tokens = self.tokens;
+        let mut seen_at = false;
+        loop {
+            self.turns += 1;
+            let token = match tokens.get(self.pos) {
+                Some(token) if !self.at_item_end(in_group) => token,
+                _ => {
+                    out.push(addr_spec(&tokens[start..self.pos])?);
+                    return Ok(());
                 }
-                Ok(())
-            }
-            Some((at, Token::Special(':'))) if !in_group => {
-                // A group: "name: members;".
-                self.pos = at + 1;
-                self.list(true, out)?;
-                if self.is_special(';') {
+            };
+            match token {
+                // "a@b <c@d>" names two addresses at once: refuse it (the
+                // "<" then stays in the addr-spec, which fails).
+                Token::Special('<') if !seen_at => {
+                    self.pos += 1;
+                    self.angle_addr(out)?;
+                    // Only the item's end may follow ">" (comments are gone).
+                    if !self.at_item_end(in_group) {
+                        return Err(self.not_an_address(start));
+                    }
+                    return Ok(());
+                }
+                Token::Special(':') if !in_group && !seen_at => {
+                    // A group: "name: members;".
+                    self.pos += 1;
+                    self.list(true, out)?;
+                    if self.is_special(';') {
+                        self.pos += 1;
+                    }
+                    // After a group only "," or the end may follow:
+                    // anything else would be read as one more recipient.
+                    if !self.at_item_end(false) {
+                        return Err(self.not_an_address(start));
+                    }
+                    return Ok(());
+                }
+                token => {
+                    seen_at |= *token == Token::Special('@');
                     self.pos += 1;
                 }
-                // After a group only "," or the end may follow: anything
-                // else would otherwise be read as one more recipient.
-                match self.peek() {
-                    None | Some(Token::Special(',')) => Ok(()),
-                    Some(_) => Err(AddressListError::NotAnAddress(render(
-                        &self.tokens[start..],
-                    ))),
-                }
-            }
-            _ => {
-                let address = addr_spec(&self.tokens[start..end])?;
-                out.push(address);
-                self.pos = end;
-                Ok(())
             }
         }
-    }
-
-    /// Index of the "," or ";" that ends the current item (outside angle brackets).
-    fn item_end(&self, in_group: bool) -> usize {
-        let mut in_angle = false;
-        for (i, token) in self.tokens.iter().enumerate().skip(self.pos) {
-            match token {
-                Token::Special('<') => in_angle = true,
-                Token::Special('>') => in_angle = false,
-                Token::Special(',') if !in_angle => return i,
-                Token::Special(';') if !in_angle && in_group => return i,
-                Token::Special(':') if !in_angle && !in_group => {
-                    // A group's members belong to it, up to its ";".
-                    if let Some(semi) = self.tokens[i..]
-                        .iter()
-                        .position(|t| *t == Token::Special(';'))
-                    {
-                        return i + semi + 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.tokens.len()
     }
 
     /// After "<": `[obs-route] addr-spec ">"`; `<>` names no one.
     fn angle_addr(&mut self, out: &mut Vec<Address>) -> Result<(), AddressListError> {
+        let open = self.pos - 1;
         let Some(close) = self.tokens[self.pos..]
             .iter()
             .position(|t| *t == Token::Special('>'))
         else {
+            self.turns += self.tokens.len() - self.pos;
             return Err(AddressListError::Unbalanced("angle bracket"));
         };
+        // The tokens up to ">" are looked at here once, and passed after.
+        self.turns += close + 1;
         let mut inner = &self.tokens[self.pos..self.pos + close];
         // RFC 5322 4.4 obs-route "@a,@b:" is ignored, as RFC 5321 says.
         if inner.first() == Some(&Token::Special('@'))
@@ -262,15 +284,20 @@ impl Parser<'_> {
         // is safer than quietly sending to fewer people than written.
         if inner.is_empty() {
             return Err(AddressListError::NotAnAddress(render(
-                &self.tokens[self.pos - 1..=self.pos + close],
+                &self.tokens[open..=self.pos + close],
             )));
         }
         out.push(addr_spec(inner)?);
         self.pos += close + 1;
         Ok(())
     }
-}
 
+    /// The item from `start` up to where the parser stopped, as an error.
+    fn not_an_address(&self, start: usize) -> AddressListError {
+        let end = (self.pos + 1).min(self.tokens.len());
+        AddressListError::NotAnAddress(render(&self.tokens[start..end]))
+    }
+}
 /// `local-part ["@" domain]` from tokens.
 fn addr_spec(tokens: &[Token]) -> Result<Address, AddressListError> {
     let item = render(tokens);
@@ -319,10 +346,15 @@ fn dotted_words(tokens: &[Token]) -> Option<String> {
     (!expect_word).then_some(out)
 }
 
-/// Tokens back as text, for error messages.
+/// Tokens back as text, for error messages; a long item is cut short so
+/// that one bad field cannot make a megabyte of error text.
 fn render(tokens: &[Token]) -> String {
+    const SHOWN: usize = 200;
     let mut out = String::new();
     for token in tokens {
+        if out.len() > SHOWN {
+            break;
+        }
         match token {
             Token::Word { text, quoted: true } => {
                 out.push('"');
@@ -341,6 +373,14 @@ fn render(tokens: &[Token]) -> String {
             Token::DomainLiteral(text) => out.push_str(text),
             Token::Special(c) => out.push(*c),
         }
+    }
+    if out.len() > SHOWN {
+        let mut cut = SHOWN;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
     }
     out
 }
@@ -409,6 +449,62 @@ mod tests {
             let error = parse(text).unwrap_err();
             assert!(check(&error), "{text:?} gave {error:?}");
         }
+    }
+
+    // covers: HARD1
+    #[test]
+    fn hard1_a_stray_closing_parenthesis_or_bracket_is_refused_not_looped_on() {
+        #[rustfmt::skip]
+        let cases: &[(&str, char)] = &[
+            ("Bob :) <bob@example.net>", ')'),
+            ("bob@example.net)", ')'),
+            ("bob@example.net]", ']'),
+            (")", ')'),
+            ("a@b.example, ]c@d.example", ']'),
+        ];
+        for (text, stray) in cases {
+            let (result, turns) = parse_counting_turns(text);
+            assert_eq!(result, Err(AddressListError::Unopened(*stray)), "{text:?}");
+            assert!(turns <= text.len(), "{text:?}: {turns} turns");
+        }
+    }
+
+    /// Inputs built to be worst cases for a parser that rescans: the
+    /// number of loop turns must grow with the input, not its square.
+    // covers: HARD1
+    #[test]
+    fn hard1_loop_turns_stay_linear_on_hostile_lists() {
+        let shapes: &[fn(usize) -> String] = &[
+            |n| "a:".repeat(n),
+            |n| format!("{}b@c.example", "a:".repeat(n)),
+            |n| "<".repeat(n),
+            |n| "<a@b.example>".repeat(n),
+            |n| "a@b.example, ".repeat(n),
+            |n| "g: a@b.example; ".repeat(n),
+            |n| format!("{}>", "a <".repeat(n)),
+            |n| "\"x\" ".repeat(n),
+            |n| "(".repeat(n) + &")".repeat(n),
+            |n| "a.".repeat(n),
+            |n| "@".repeat(n),
+        ];
+        for (i, shape) in shapes.iter().enumerate() {
+            for n in [1_000, 10_000] {
+                let text = shape(n);
+                let (_, turns) = parse_counting_turns(&text);
+                assert!(
+                    turns <= 3 * (text.len() + 1),
+                    "shape {i} with n={n}: {turns} turns for {} characters",
+                    text.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn error_text_is_bounded() {
+        let text = format!("{}@", "a".repeat(60_000));
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.len() < 400, "{} octets", error.len());
     }
 
     #[test]
