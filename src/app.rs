@@ -1,28 +1,51 @@
 //! One run of tlsend. [`run`] parses the command line, reads the whole
 //! message (IN11: before any connection), loads the configuration, decides
-//! the TLS mode, edits the header, delivers, reports one line per failure,
-//! and saves a message that was not sent to dead.letter (FAIL3), whatever
-//! stopped it. It returns the exit status; `main` alone exits.
+//! the TLS mode, edits the header, delivers, reports one line per
+//! recipient when not all got the message (FAIL8), and saves a message that
+//! was not delivered to everyone to dead.letter (FAIL3), naming the
+//! recipients that did not get it, whatever stopped it: a refusal, a
+//! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use crate::address::{Address, ReversePath};
 use crate::cli::{self, Action, CliError, Invocation};
 use crate::config;
 use crate::deadletter;
-use crate::deliver::{self, Security};
-use crate::exit::{Line, Sysexit};
+use crate::deliver::{self, Job, Security};
+use crate::exit::{Classified, Line, Sysexit};
+use crate::fault;
+use crate::interrupt::Interrupts;
 use crate::message::{self, Header, Input, InputOptions, compose};
-use crate::outcome::Outcome;
+use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::{self, Decision, HeaderEdit, Mode};
 use crate::request::{self, Request, RequestError};
 use crate::smtp::{Content, Credentials, Envelope, Ret, Transcript};
+use crate::status::EnhancedCode;
 use crate::tls::TlsClient;
 
 /// Runs tlsend with these arguments (argv[0] included) and returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Sysexit {
+    panic::set_hook(Box::new(|info| {
+        let text = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        say(&format!(
+            "internal error (a bug in tlsend, please report it): {}{at}",
+            text.escape_debug()
+        ));
+    }));
     let invocation = match cli::parse_from(argv) {
         Ok(invocation) => invocation,
         Err(CliError::Help(text)) | Err(CliError::Version(text)) => {
@@ -89,6 +112,51 @@ struct Prepared {
     decision: Decision,
 }
 
+/// What is known about the message while it is being handled, so that it
+/// can be saved whatever stops the run.
+struct Keep {
+    /// The envelope sender, as given with -f until one is decided.
+    sender: String,
+    dead_letter: Option<PathBuf>,
+    /// The recipients, once they are known.
+    recipients: Vec<Address>,
+    /// Per-recipient results as servers answer.
+    progress: Progress,
+}
+
+impl Keep {
+    /// The undelivered recipients when the run stopped for `why`, with
+    /// whatever servers had already answered kept: the command-line
+    /// arguments as typed when no recipient list was made yet.
+    fn undelivered(&self, invocation: &Invocation, why: &Failure) -> Vec<(String, String)> {
+        if self.recipients.is_empty() {
+            return invocation
+                .recipients
+                .iter()
+                .map(|r| (r.clone(), why.to_string()))
+                .collect();
+        }
+        undelivered(&self.progress.stopped(&self.recipients, why))
+    }
+}
+
+fn undelivered(outcome: &Outcome) -> Vec<(String, String)> {
+    outcome
+        .undelivered()
+        .map(|(recipient, failure)| (recipient.to_string(), failure.to_string()))
+        .collect()
+}
+
+/// A failure of tlsend itself or of this run, not of a server.
+fn local_failure(status: EnhancedCode, exit: Sysexit, detail: impl Into<String>) -> Failure {
+    Failure {
+        server: None,
+        classified: Classified { status, exit },
+        detail: detail.into(),
+        hint: None,
+    }
+}
+
 fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
     let options = InputOptions {
         dot_ends_input: invocation.dot_ends_input,
@@ -104,6 +172,75 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         }
     };
     let env = |key: &str| std::env::var_os(key);
+    // From here on the message is in tlsend's hands: nothing may lose it.
+    let mut keep = Keep {
+        sender: invocation.sender.clone().unwrap_or_default(),
+        dead_letter: None,
+        recipients: Vec::new(),
+        progress: Progress::default(),
+    };
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        handle(invocation, &input, &env, &mut keep)
+    }));
+    let (exit, undelivered) = match ran {
+        Ok(finished) => finished,
+        Err(_) => {
+            // The hook has printed what went wrong.
+            let why = local_failure(
+                EnhancedCode::new(4, 3, 0),
+                Sysexit::Software,
+                "tlsend stopped on an internal error",
+            );
+            (Sysexit::Software, keep.undelivered(invocation, &why))
+        }
+    };
+    if exit != Sysexit::Ok {
+        save_dead_letter(&input, &keep, undelivered, &env);
+    }
+    exit
+}
+
+/// Everything after the message was read: the exit status, and the
+/// recipients that did not get the message, each with why.
+fn handle(
+    invocation: &Invocation,
+    input: &Input,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    keep: &mut Keep,
+) -> (Sysexit, Vec<(String, String)>) {
+    let stopped = |keep: &Keep, stop: Stop| {
+        say(&stop.message);
+        let why = local_failure(EnhancedCode::new(5, 0, 0), stop.exit, stop.message);
+        (stop.exit, keep.undelivered(invocation, &why))
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let stop = Stop::new(
+                Sysexit::Software,
+                format!("cannot start the I/O runtime: {e}"),
+            );
+            return stopped(keep, stop);
+        }
+    };
+    // FAIL7: from now on these signals stop the delivery instead of the
+    // process, so the message can be saved.
+    let mut interrupts = {
+        let _entered = runtime.enter();
+        match Interrupts::watch() {
+            Ok(interrupts) => interrupts,
+            Err(e) => {
+                let stop = Stop::new(
+                    Sysexit::Software,
+                    format!("cannot watch for signals: {e}"),
+                );
+                return stopped(keep, stop);
+            }
+        }
+    };
     let host_name = gethostname::gethostname().to_string_lossy().into_owned();
     let verbose = invocation.verbose > 0;
     if verbose && !invocation.ignored.is_empty() {
@@ -112,31 +249,50 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
             invocation.ignored.join(" ")
         ));
     }
-
-    let mut dead_letter = None;
-    let (exit, sender) = match prepare(invocation, &input, &env, &host_name, &mut dead_letter) {
-        Err(stop) => {
-            say(&stop.message);
-            (stop.exit, invocation.sender.clone().unwrap_or_default())
-        }
-        Ok(prepared) => {
-            let sender = prepared.envelope.sender.to_string();
-            match deliver_prepared(&prepared, &input, verbose) {
-                Err(stop) => {
-                    say(&stop.message);
-                    (stop.exit, sender)
-                }
-                Ok(outcome) => {
-                    report(&outcome, verbose);
-                    (outcome.exit_status(), sender)
-                }
-            }
-        }
+    let prepared = match prepare(invocation, input, env, &host_name, &mut keep.dead_letter) {
+        Ok(prepared) => prepared,
+        Err(stop) => return stopped(keep, stop),
     };
-    if exit != Sysexit::Ok {
-        save_dead_letter(&input, dead_letter, &sender, &env);
+    keep.sender = prepared.envelope.sender.to_string();
+    keep.recipients.clone_from(&prepared.envelope.recipients);
+    fault::point("before-delivery");
+    let ready = match ready_to_deliver(&prepared, input, verbose) {
+        Ok(ready) => ready,
+        Err(stop) => return stopped(keep, stop),
+    };
+    let job = Job {
+        envelope: &prepared.envelope,
+        mode: prepared.decision.mode,
+        open_message: &ready.open,
+        progress: &keep.progress,
+    };
+    let delivery = deliver::submit(&ready.submission, ready.tls.as_ref(), job, &ready.transcript);
+    let delivered = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            name = interrupts.received() => Err(name),
+            outcome = delivery => Ok(outcome),
+        }
+    });
+    match delivered {
+        Ok(outcome) => {
+            report(&outcome, verbose);
+            (outcome.exit_status(), undelivered(&outcome))
+        }
+        Err(name) => {
+            let why = local_failure(
+                EnhancedCode::new(4, 3, 0),
+                Sysexit::TempFail,
+                format!("tlsend was stopped by {name} before the server took the message"),
+            );
+            say(&format!(
+                "{name} received: the delivery was abandoned and the connection closed"
+            ));
+            let outcome = keep.progress.stopped(&keep.recipients, &why);
+            report(&outcome, verbose);
+            (Sysexit::TempFail, undelivered(&outcome))
+        }
     }
-    exit
 }
 
 fn prepare(
@@ -174,8 +330,10 @@ fn prepare(
 
     let recipients = recipients(invocation, &header, &request.qualify_domain)?;
 
-    // Bcc never leaves this machine (IN3; msmtp and Postfix do the same).
+    // Bcc and Resent-Bcc never leave this machine (IN3, RFC 5322 3.6.3 and
+    // 3.6.6; msmtp and Postfix do the same).
     header.remove_all("Bcc");
+    header.remove_all("Resent-Bcc");
     match decision.edit {
         HeaderEdit::Keep => {}
         HeaderEdit::RemoveTlsRequired => {
@@ -206,7 +364,8 @@ fn prepare(
             utf8_header: input.eight_bit_header,
             declared_8bitmime: request.declared_8bitmime,
         },
-        size: Some(header.len() as u64 + 2 + input.body_len()),
+        // RFC 1870: the octets sent, CRLF line endings included.
+        size: Some(header.len() as u64 + 2 + input.body_wire_len),
         dsn,
     };
     Ok(Prepared {
@@ -237,6 +396,7 @@ fn recipients(
         found.extend(list);
     }
     let mut unique: Vec<Address> = Vec::with_capacity(found.len());
+    let mut seen: HashSet<Address> = HashSet::with_capacity(found.len());
     for address in found {
         let address = address.qualify(qualify_domain).map_err(|e| {
             Stop::new(
@@ -244,7 +404,7 @@ fn recipients(
                 format!("qualify_domain {qualify_domain:?}: {e}"),
             )
         })?;
-        if !unique.contains(&address) {
+        if seen.insert(address.clone()) {
             unique.push(address);
         }
     }
@@ -293,9 +453,18 @@ fn add_missing_fields(header: &mut Header, request: &Request) -> Result<(), Stop
         )?;
     }
     if !header.contains("From") {
-        let value = compose::from_value(request.full_name.as_deref(), &from_address)
-            .map_err(|e| Stop::new(Sysexit::Usage, format!("-F: {e}")))?;
-        append(header, "From", &value)?;
+        let full_name = request.full_name.as_ref();
+        let added = compose::from_value(full_name.map(|n| n.text.as_str()), &from_address)
+            .and_then(|value| header.append("From", &value));
+        if let Err(e) = added {
+            // Only the full name can make the field unusable: the address
+            // was checked when it was made.
+            let source = full_name.map_or("the envelope sender", |n| n.source);
+            return Err(Stop::new(
+                Sysexit::Usage,
+                format!("{source}: cannot build the From field for the message: {e}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -306,7 +475,21 @@ fn append(header: &mut Header, name: &str, value: &str) -> Result<(), Stop> {
         .map_err(|e| Stop::new(Sysexit::Software, format!("adding {name}: {e}")))
 }
 
-fn deliver_prepared(prepared: &Prepared, input: &Input, verbose: bool) -> Result<Outcome, Stop> {
+/// What a delivery needs besides the prepared message.
+struct Ready<'a> {
+    submission: deliver::Submission,
+    tls: Option<TlsClient>,
+    transcript: Transcript,
+    open: Box<dyn Fn() -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> + Sync + 'a>,
+}
+
+/// Sets up TLS trust and fetches the secret (a password command may run
+/// here), and says with -v what is about to happen.
+fn ready_to_deliver<'a>(
+    prepared: &'a Prepared,
+    input: &'a Input,
+    verbose: bool,
+) -> Result<Ready<'a>, Stop> {
     let request = &prepared.request;
     let transcript = if verbose {
         Transcript::new("tlsend: ", |line: &str| {
@@ -340,27 +523,16 @@ fn deliver_prepared(prepared: &Prepared, input: &Input, verbose: bool) -> Result
             login.choice,
         ));
     }
-
-    let open = || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
-        Ok(Box::new(message::message_reader(&prepared.header, input)?))
+    let header = &prepared.header;
+    let open = move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
+        Ok(Box::new(message::message_reader(header, input)?))
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Stop::new(
-                Sysexit::Software,
-                format!("cannot start the I/O runtime: {e}"),
-            )
-        })?;
-    Ok(runtime.block_on(deliver::submit(
-        &submission,
-        tls.as_ref(),
-        &prepared.envelope,
-        prepared.decision.mode,
-        &open,
-        &transcript,
-    )))
+    Ok(Ready {
+        submission,
+        tls,
+        transcript,
+        open: Box::new(open),
+    })
 }
 
 fn describe_envelope(envelope: &Envelope) -> String {
@@ -368,33 +540,37 @@ fn describe_envelope(envelope: &Envelope) -> String {
     format!("from <{}> to {}", envelope.sender, recipients.join(", "))
 }
 
-/// One line per distinct failure (FAIL2, UX5); with -v, one per delivery.
+/// FAIL8: when not every recipient got the message, one line for each
+/// recipient, delivered or not, with the server's reply; with -v always.
+/// A run where all went well stays quiet, as sendmail does.
 fn report(outcome: &Outcome, verbose: bool) {
-    if verbose {
-        for r in &outcome.recipients {
-            if let Ok(accepted) = &r.result {
-                say(&format!(
-                    "{}: sent via {}: {}",
-                    r.recipient, accepted.server, accepted.reply
-                ));
-            }
-        }
+    if outcome.all_accepted() && !verbose {
+        return;
     }
-    for (failure, recipients) in outcome.grouped_failures() {
-        say(&format!("{}: {failure}", deliver::list(&recipients)));
+    for r in &outcome.recipients {
+        match &r.result {
+            Ok(accepted) => say(&format!(
+                "{}: delivered via {}: {}",
+                r.recipient, accepted.server, accepted.reply
+            )),
+            Err(failure) => say(&format!("{}: not delivered: {failure}", r.recipient)),
+        }
     }
 }
 
-/// FAIL3 without a queue: whatever stopped the message, keep it.
+/// FAIL3 without a queue: whatever stopped the message, keep it, naming
+/// the recipients that did not get it.
 fn save_dead_letter(
     input: &Input,
-    configured: Option<PathBuf>,
-    sender: &str,
+    keep: &Keep,
+    undelivered: Vec<(String, String)>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) {
     let home = crate::user::home_dir(env);
-    let Some(path) =
-        configured.or_else(|| deadletter::default_path(home.as_deref().map(|h| h.as_os_str())))
+    let Some(path) = keep
+        .dead_letter
+        .clone()
+        .or_else(|| deadletter::default_path(home.as_deref().map(|h| h.as_os_str())))
     else {
         say(
             "the message could not be saved: no home directory is known and no dead_letter file is configured; it is lost",
@@ -404,10 +580,21 @@ fn save_dead_letter(
     let date = chrono::Local::now()
         .format("%a %b %e %H:%M:%S %Y")
         .to_string();
+    let some_delivered = !keep.recipients.is_empty() && undelivered.len() < keep.recipients.len();
+    let entry = deadletter::Entry {
+        sender: &keep.sender,
+        date: &date,
+        undelivered,
+    };
     let saved = input
         .raw_reader()
-        .and_then(|reader| deadletter::save(&path, sender, &date, reader));
+        .and_then(|reader| deadletter::save(&path, &entry, reader));
     match saved {
+        Ok(()) if some_delivered => say(&format!(
+            "the message was saved to {} for the recipients that did not get it (named in its {} fields); the others must not be sent it again",
+            path.display(),
+            deadletter::UNDELIVERED_FIELD
+        )),
         Ok(()) => say(&format!("the message was saved to {}", path.display())),
         Err(e) => say(&format!(
             "the message could not be saved to {}: {e}; it is lost",

@@ -18,10 +18,26 @@ pub fn default_path(home: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     Some(Path::new(home).join("dead.letter"))
 }
 
-/// Appends `message` (the input exactly as read) to the mbox at `path`.
-/// `sender` is the envelope sender (empty for `<>`), `date` the asctime-style
-/// date of the separator line.
-pub fn save(path: &Path, sender: &str, date: &str, message: impl Read) -> io::Result<()> {
+/// What the mbox entry says about the message besides its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Entry<'a> {
+    /// The envelope sender as given (empty for `<>`); it is checked here
+    /// before it reaches the separator line.
+    pub sender: &'a str,
+    /// The asctime-style date of the separator line.
+    pub date: &'a str,
+    /// The recipients that did not get the message, each with why (FAIL8);
+    /// those that did are not named, so nobody resends to them.
+    pub undelivered: Vec<(String, String)>,
+}
+
+/// The field that names an undelivered recipient in a saved entry.
+pub const UNDELIVERED_FIELD: &str = "X-Tlsend-Undelivered";
+
+/// Appends `message` (the input exactly as read) to the mbox at `path`,
+/// after one `X-Tlsend-Undelivered` field per undelivered recipient. A
+/// failed write is cut off again, so the file never holds half an entry.
+pub fn save(path: &Path, entry: &Entry<'_>, message: impl Read) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -29,33 +45,37 @@ pub fn save(path: &Path, sender: &str, date: &str, message: impl Read) -> io::Re
         .open(path)?;
     // Several failing runs may append at once (cron at the full hour).
     file.lock()?;
-    let result = write_entry(&mut file, sender, date, message);
+    let before = file.metadata()?.len();
+    let result = write_entry(&mut file, entry, message);
+    if result.is_err() {
+        let _ = file.set_len(before);
+    }
     let unlocked = file.unlock();
     result?;
     unlocked
 }
 
-fn write_entry(
-    file: &mut File,
-    sender: &str,
-    date: &str,
-    mut message: impl Read,
-) -> io::Result<()> {
-    let sender = if sender.is_empty() {
-        "MAILER-DAEMON"
-    } else {
-        sender
-    };
+fn write_entry(file: &mut File, entry: &Entry<'_>, mut message: impl Read) -> io::Result<()> {
     let mut out = io::BufWriter::new(&mut *file);
-    writeln!(out, "From {sender} {date}")?;
+    writeln!(out, "From {} {}", separator_sender(entry.sender), entry.date)?;
+    for (recipient, why) in &entry.undelivered {
+        writeln!(
+            out,
+            "{UNDELIVERED_FIELD}: {} ({})",
+            one_line(recipient, 300),
+            one_line(why, 600)
+        )?;
+    }
     let mut quoter = MboxQuoter::default();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut converted = Vec::with_capacity(chunk.len() + 1024);
     loop {
-        let n = message.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
+        let n = match message.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         converted.clear();
         quoter.feed(&chunk[..n], &mut converted);
         out.write_all(&converted)?;
@@ -68,20 +88,61 @@ fn write_entry(
     file.sync_all()
 }
 
-/// Streaming mboxrd quoting with CRLF -> LF. Keeps the start of a line
-/// only while it might still turn out to be `>*From `.
+/// The sender word of the `From ` line. Readers split that line at white
+/// space, and a line break would start a forged entry, so anything that is
+/// not one printable word is made into one.
+fn separator_sender(sender: &str) -> String {
+    if sender.is_empty() {
+        return "MAILER-DAEMON".to_string();
+    }
+    let word: String = sender
+        .chars()
+        .take(254)
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    word
+}
+
+/// `text` as one header line of at most `max` characters: control
+/// characters escaped, so no value can break the entry's structure.
+fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Streaming mboxrd quoting with CRLF -> LF, in time and memory linear in
+/// the input: while a line's start might still turn out to be `>*From `,
+/// only the count of its leading `>` and how much of "From " matched are
+/// kept, never the bytes themselves.
 #[derive(Default)]
 struct MboxQuoter {
-    /// Bytes of the current line not yet written.
-    head: Vec<u8>,
     /// The current line's start has been decided (quoted or not).
     decided: bool,
+    /// Leading `>` of the current line not yet written.
+    quotes: usize,
+    /// Bytes of "From " matched after them, not yet written.
+    matched: usize,
     /// The previous byte was a CR not yet written (it may precede LF).
     pending_cr: bool,
     /// Nothing written yet, or the last byte written was LF.
     at_line_start: bool,
     started: bool,
 }
+
+const FROM_: &[u8] = b"From ";
 
 impl MboxQuoter {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
@@ -113,21 +174,31 @@ impl MboxQuoter {
             out.push(byte);
             return;
         }
-        self.head.push(byte);
-        let quotes = self.head.iter().take_while(|&&b| b == b'>').count();
-        let rest = &self.head[quotes..];
-        if rest.len() < 5 && b"From ".starts_with(rest) {
-            return; // might still become `>*From `
+        if byte == b'>' && self.matched == 0 {
+            self.quotes += 1;
+            return;
         }
-        if rest.starts_with(b"From ") {
-            out.push(b'>');
+        if byte == FROM_[self.matched] {
+            self.matched += 1;
+            if self.matched == FROM_.len() {
+                // `>*From `: one more `>` (mboxrd).
+                out.push(b'>');
+                self.flush_head(out);
+                self.decided = true;
+            }
+            return;
         }
         self.flush_head(out);
+        out.push(byte);
         self.decided = true;
     }
 
+    /// Writes the undecided start of the line as it was.
     fn flush_head(&mut self, out: &mut Vec<u8>) {
-        out.append(&mut self.head);
+        out.resize(out.len() + self.quotes, b'>');
+        out.extend_from_slice(&FROM_[..self.matched]);
+        self.quotes = 0;
+        self.matched = 0;
     }
 
     fn finish(mut self, out: &mut Vec<u8>) {
@@ -197,17 +268,20 @@ mod tests {
     fn fail3_appends_private_entries_and_keeps_earlier_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dead.letter");
+        let entry = |sender, date| Entry {
+            sender,
+            date,
+            undelivered: Vec::new(),
+        };
         save(
             &path,
-            "alice@example.org",
-            "Sun Nov 22 22:18:00 2026",
+            &entry("alice@example.org", "Sun Nov 22 22:18:00 2026"),
             &b"Subject: one\n\nbody\n"[..],
         )
         .unwrap();
         save(
             &path,
-            "",
-            "Sun Nov 22 22:19:00 2026",
+            &entry("", "Sun Nov 22 22:19:00 2026"),
             &b"Subject: two\r\n\r\nFrom here\r\n"[..],
         )
         .unwrap();
@@ -219,6 +293,39 @@ mod tests {
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    // covers: FAIL3
+    #[test]
+    fn fail3_no_sender_can_forge_a_separator_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.letter");
+        let entry = Entry {
+            sender: "x\n\nFrom forged@evil.example Mon Jan  1 00:00:00 2026\nSubject: forged",
+            date: "Sun Nov 22 22:18:00 2026",
+            undelivered: vec![("b@x.example".into(), "550 no\r\nFrom evil".into())],
+        };
+        save(&path, &entry, &b"Subject: real\n\nbody\n"[..]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let separators = text.lines().filter(|l| l.starts_with("From ")).count();
+        assert_eq!(separators, 1, "{text}");
+        assert!(text.starts_with("From x__From_forged@evil.example_Mon_Jan__1"), "{text}");
+        assert!(
+            text.contains("X-Tlsend-Undelivered: b@x.example (550 no\\r\\nFrom evil)\n"),
+            "{text}"
+        );
+    }
+
+    // covers: HARD1
+    #[test]
+    fn hard1_a_line_of_quotes_is_quoted_in_one_pass() {
+        for n in [1_000, 1_000_000] {
+            let mut line = vec![b'>'; n];
+            line.extend_from_slice(b"From x\n");
+            let out = quote(&line);
+            assert_eq!(out.len(), n + 1 + 7 + 1);
+            assert_eq!(out[..n + 1], vec![b'>'; n + 1][..]);
+        }
     }
 
     #[test]

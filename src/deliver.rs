@@ -20,7 +20,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::address::Address;
 use crate::exit::{self, Classified, Sysexit};
-use crate::outcome::{Accepted, Failure, Outcome, RecipientOutcome};
+use crate::outcome::{Accepted, Failure, Outcome, Progress, RecipientOutcome};
 use crate::policy::Mode;
 use crate::smtp::{
     AuthChoice, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing, Session,
@@ -62,24 +62,35 @@ impl Submission {
 /// A source of the message bytes, opened once per attempt.
 pub type OpenMessage<'a> = &'a (dyn Fn() -> io::Result<Box<dyn AsyncRead + Unpin + Send>> + Sync);
 
+/// One message to deliver: its envelope, its mode, its bytes, and where
+/// results are recorded as soon as a server has answered for them, so that
+/// a delivery stopped half-way (a signal) still knows who got the message.
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub envelope: &'a Envelope,
+    pub mode: Mode,
+    pub open_message: OpenMessage<'a>,
+    pub progress: &'a Progress,
+}
+
 /// Delivers one message through a submission server. `tls` is required
 /// unless `plan.security` is `Plain`.
 pub async fn submit(
     plan: &Submission,
     tls: Option<&TlsClient>,
-    envelope: &Envelope,
-    mode: Mode,
-    open_message: OpenMessage<'_>,
+    job: Job<'_>,
     transcript: &Transcript,
 ) -> Outcome {
     let transcript = transcript.with_prefix(format!("tlsend: {}: ", plan.server()));
-    match attempt(plan, tls, envelope, mode, open_message, &transcript).await {
+    let outcome = match attempt(plan, tls, job, &transcript).await {
         Ok(outcome) => outcome,
         Err(error) => Outcome::all_failed(
-            &envelope.recipients,
-            failure(Some(plan.server()), &error, mode),
+            &job.envelope.recipients,
+            failure(Some(plan.server()), &error, job.mode),
         ),
-    }
+    };
+    job.progress.record(&outcome);
+    outcome
 }
 
 /// One attempt on one server. `Err` means the session failed for every
@@ -87,11 +98,10 @@ pub async fn submit(
 pub async fn attempt(
     plan: &Submission,
     tls: Option<&TlsClient>,
-    envelope: &Envelope,
-    mode: Mode,
-    open_message: OpenMessage<'_>,
+    job: Job<'_>,
     transcript: &Transcript,
 ) -> Result<Outcome, Error> {
+    let mode = job.mode;
     if mode == Mode::Require && plan.security == Security::Plain {
         // Refuse before connecting: nothing about this server could help.
         return Err(Error::new(
@@ -127,12 +137,12 @@ pub async fn attempt(
             transcript.note(&format!("TLS established: {established}"));
             let session =
                 Session::open(stream, Some(established), config, transcript.clone()).await?;
-            secured(session, plan, envelope, mode, open_message, server).await
+            secured(session, plan, job, server).await
         }
         (Security::StartTls, Some(tls)) => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
             match session.starttls(tls, &plan.host).await {
-                Ok(session) => secured(session, plan, envelope, mode, open_message, server).await,
+                Ok(session) => secured(session, plan, job, server).await,
                 Err(StartTlsFailure::Refused { error, session }) => {
                     session.quit().await;
                     Err(error)
@@ -142,7 +152,7 @@ pub async fn attempt(
         }
         _ => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
-            transact(session, envelope, mode, open_message, server).await
+            transact(session, job, server).await
         }
     }
 }
@@ -151,12 +161,10 @@ pub async fn attempt(
 async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     mut session: Session<TlsStream<S>>,
     plan: &Submission,
-    envelope: &Envelope,
-    mode: Mode,
-    open_message: OpenMessage<'_>,
+    job: Job<'_>,
     server: String,
 ) -> Result<Outcome, Error> {
-    if mode == Mode::Require
+    if job.mode == Mode::Require
         && let Err(error) = session.require_tls_ready()
     {
         session.quit().await;
@@ -170,17 +178,16 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
         session.quit().await;
         return Err(error);
     }
-    transact(session, envelope, mode, open_message, server).await
+    transact(session, job, server).await
 }
 
 async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     mut session: Session<S>,
-    envelope: &Envelope,
-    mode: Mode,
-    open_message: OpenMessage<'_>,
+    job: Job<'_>,
     server: String,
 ) -> Result<Outcome, Error> {
-    let message = match open_message() {
+    let Job { envelope, mode, .. } = job;
+    let message = match (job.open_message)() {
         Ok(message) => message,
         Err(e) => {
             session.quit().await;
@@ -190,8 +197,13 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     let result = session
         .send_message(envelope, message, mode == Mode::Require)
         .await;
-    session.quit().await;
-    let transaction = result?;
+    let transaction = match result {
+        Ok(transaction) => transaction,
+        Err(error) => {
+            session.quit().await;
+            return Err(error);
+        }
+    };
     let recipients = envelope
         .recipients
         .iter()
@@ -225,7 +237,16 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
             }
         })
         .collect();
-    Ok(Outcome { recipients })
+    let outcome = Outcome { recipients };
+    // The server has answered for every recipient: record that before
+    // anything else can stop this run, QUIT included.
+    job.progress.record(&outcome);
+    if outcome.recipients.iter().any(|r| r.result.is_ok()) {
+        session.quit_without_reply().await;
+    } else {
+        session.quit().await;
+    }
+    Ok(outcome)
 }
 
 /// Resolves and connects within `limit`, trying each address in turn.
@@ -253,7 +274,16 @@ async fn dial(
         transcript.note(&format!("connecting to {address}"));
         match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
             Err(_) => return Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),
-            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Ok(stream)) => {
+                // Every write here is a complete command group, a TLS
+                // flight or the end of the message: Nagle's algorithm
+                // would only hold the second of two such writes back for
+                // an acknowledgment, a round trip each time.
+                if let Err(e) = stream.set_nodelay(true) {
+                    transcript.note(&format!("cannot set TCP_NODELAY: {e}"));
+                }
+                return Ok(stream);
+            }
             Ok(Err(e)) => last_error = Some(io::Error::new(e.kind(), format!("{address}: {e}"))),
         }
     }

@@ -13,6 +13,8 @@ pub mod config;
 pub mod deadletter;
 pub mod deliver;
 pub mod exit;
+pub mod fault;
+pub mod interrupt;
 pub mod message;
 pub mod outcome;
 pub mod policy;

@@ -3,6 +3,8 @@
 //! status and the words that explain it, so it can be reported, saved or
 //! bounced without the error object that caused it.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::address::Address;
@@ -86,18 +88,45 @@ impl Outcome {
         )
     }
 
-    /// Failures with the recipients that share each, in first-seen order,
-    /// so one line can report a failure that hit every recipient.
-    pub fn grouped_failures(&self) -> Vec<(&Failure, Vec<&Address>)> {
-        let mut groups: Vec<(&Failure, Vec<&Address>)> = Vec::new();
-        for r in &self.recipients {
-            if let Err(failure) = &r.result {
-                match groups.iter_mut().find(|(f, _)| *f == failure) {
-                    Some((_, addresses)) => addresses.push(&r.recipient),
-                    None => groups.push((failure, vec![&r.recipient])),
-                }
-            }
+    /// The recipients that did not get the message, with why.
+    pub fn undelivered(&self) -> impl Iterator<Item = (&Address, &Failure)> {
+        self.recipients
+            .iter()
+            .filter_map(|r| r.result.as_ref().err().map(|f| (&r.recipient, f)))
+    }
+}
+
+/// Results recorded while a delivery runs, as each server answers. When the
+/// delivery is stopped before it finishes (FAIL7), what was recorded still
+/// counts: a recipient whose server took the message is never resent.
+#[derive(Debug, Default)]
+pub struct Progress {
+    recorded: RefCell<HashMap<Address, Result<Accepted, Failure>>>,
+}
+
+impl Progress {
+    /// Records results, replacing earlier ones for the same recipients.
+    pub fn record(&self, outcome: &Outcome) {
+        let mut recorded = self.recorded.borrow_mut();
+        for r in &outcome.recipients {
+            recorded.insert(r.recipient.clone(), r.result.clone());
         }
-        groups
+    }
+
+    /// The outcome of a delivery that was stopped: what was recorded for
+    /// each of `recipients`, and `stopped` for the rest.
+    pub fn stopped(&self, recipients: &[Address], stopped: &Failure) -> Outcome {
+        let recorded = self.recorded.borrow();
+        let recipients = recipients
+            .iter()
+            .map(|recipient| RecipientOutcome {
+                recipient: recipient.clone(),
+                result: recorded
+                    .get(recipient)
+                    .cloned()
+                    .unwrap_or_else(|| Err(stopped.clone())),
+            })
+            .collect();
+        Outcome { recipients }
     }
 }

@@ -41,11 +41,20 @@ pub struct Request {
     pub mode_flag: Option<Requested>,
     pub configured_mode: Option<Requested>,
     pub sender: ReversePath,
-    pub full_name: Option<String>,
+    pub full_name: Option<FullName>,
     pub qualify_domain: String,
     pub dead_letter: Option<PathBuf>,
     pub dsn: Dsn,
     pub declared_8bitmime: bool,
+}
+
+/// The full name for a From field tlsend adds (IN4), and where it came
+/// from, so that an error about it names the right source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullName {
+    pub text: String,
+    /// "-F" or "the NAME environment variable".
+    pub source: &'static str,
 }
 
 /// A request that cannot be built: a usage error (64) or a configuration
@@ -181,11 +190,19 @@ pub fn build(
         .and_then(|a| a.qualify_domain.clone())
         .unwrap_or_else(|| host_name.to_string());
     let sender = sender(invocation, account, env, &qualify_domain)?;
-    let full_name = invocation.full_name.clone().or_else(|| {
-        env("NAME")
+    let full_name = match &invocation.full_name {
+        Some(text) => Some(FullName {
+            text: text.clone(),
+            source: "-F",
+        }),
+        None => env("NAME")
             .and_then(|n| n.into_string().ok())
             .filter(|n| !n.is_empty())
-    });
+            .map(|text| FullName {
+                text,
+                source: "the NAME environment variable",
+            }),
+    };
 
     let dsn = Dsn {
         ret: invocation.ret.map(|r| match r {

@@ -361,9 +361,9 @@ fn fail2_server_refusals_at_each_step_map_to_exit_codes() {
     }
 }
 
-// covers: FAIL2
+// covers: FAIL2, FAIL8
 #[test]
-fn fail2_one_refused_recipient_does_not_stop_the_others() {
+fn fail8_partial_delivery_reports_every_recipient_and_saves_only_the_undelivered() {
     let server = server(Behaviour {
         replies: Replies {
             rcpt_for: vec![("carol@example.net".into(), "550 5.1.1 unknown user".into())],
@@ -381,12 +381,20 @@ fn fail2_one_refused_recipient_does_not_stop_the_others() {
         ])
         .stdin(MESSAGE);
     let output = tlsend.run();
-    assert_exit(&output, 67, &["carol@example.net: 5.1.1"]);
-    assert!(
-        !output.stderr.contains("bob@example.net:"),
-        "{}",
-        output.stderr
-    );
+    // The exit status is the refused recipient's (67), as sendmail's.
+    assert_exit(&output, 67, &[]);
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    let bob = lines
+        .iter()
+        .find(|l| l.starts_with("tlsend: bob@example.net: delivered via localhost:"))
+        .unwrap_or_else(|| panic!("no line for bob:\n{}", output.stderr));
+    assert!(bob.contains("250 2.0.0"), "bob's line has the reply: {bob}");
+    let carol = lines
+        .iter()
+        .find(|l| l.starts_with("tlsend: carol@example.net: not delivered: 5.1.1"))
+        .unwrap_or_else(|| panic!("no line for carol:\n{}", output.stderr));
+    assert!(carol.contains("550 5.1.1 unknown user"), "{carol}");
+
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].rcpt_to.len(), 2, "both RCPTs were sent");
@@ -399,7 +407,19 @@ fn fail2_one_refused_recipient_does_not_stop_the_others() {
         accepted.len() == 1 && accepted[0].starts_with("RCPT TO:<bob@example.net>"),
         "only bob took the message: {accepted:?}"
     );
-    assert_saved(&tlsend);
+    // dead.letter names carol, and only carol, as undelivered.
+    let saved = tlsend.dead_letter().expect("dead.letter was written");
+    let named: Vec<&str> = saved
+        .lines()
+        .filter(|l| l.starts_with("X-Tlsend-Undelivered:"))
+        .collect();
+    assert_eq!(named.len(), 1, "{saved}");
+    assert!(
+        named[0].starts_with("X-Tlsend-Undelivered: carol@example.net (5.1.1"),
+        "{saved}"
+    );
+    assert!(!saved.contains("Undelivered: bob"), "{saved}");
+    assert!(saved.contains("Hello Bob."), "{saved}");
 }
 
 // covers: FAIL6
@@ -911,7 +931,7 @@ fn ux1_verbose_shows_the_dialogue_and_every_tls_decision() {
         "verified by WebPKI with the system's trusted CAs for localhost",
         "require mode: TLS verified and REQUIRETLS advertised after TLS",
         "REQUIRETLS",
-        "bob@example.net: sent via localhost:",
+        "bob@example.net: delivered via localhost:",
         "250 2.0.0",
     ] {
         assert!(

@@ -179,13 +179,26 @@ impl Header {
         self.fields.is_empty()
     }
 
-    /// IN3: the addresses of every To, Cc and Bcc field, in order.
+    /// IN3: the addresses of every To, Cc and Bcc field, in order. A
+    /// message that was resent (it has Resent-* fields, RFC 5322 3.6.6) goes
+    /// to the Resent-To, Resent-Cc and Resent-Bcc addresses instead, as
+    /// sendmail and Postfix's cleanup do.
     pub fn recipients(&self) -> Result<Vec<Address>, HeaderError> {
+        let resent = self.fields.iter().any(|f| {
+            f.name()
+                .get(..7)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("Resent-"))
+        });
+        let names: [&str; 3] = if resent {
+            ["Resent-To", "Resent-Cc", "Resent-Bcc"]
+        } else {
+            ["To", "Cc", "Bcc"]
+        };
         let mut out = Vec::new();
         for field in self
             .fields
             .iter()
-            .filter(|f| f.is("To") || f.is("Cc") || f.is("Bcc"))
+            .filter(|f| names.iter().any(|name| f.is(name)))
         {
             let list = addrlist::parse(&field.unfolded_value()).map_err(|error| {
                 HeaderError::Addresses {
@@ -288,6 +301,22 @@ mod tests {
             error.contains("To") && error.contains("John Smith"),
             "{error}"
         );
+    }
+
+    // covers: IN3
+    #[test]
+    fn in3_a_resent_message_goes_to_its_resent_recipients() {
+        let header = Header::parse(
+            b"To: old@x.example\nResent-From: r@x.example\nResent-To: new@x.example\nResent-Bcc: hidden@x.example\n",
+        )
+        .unwrap();
+        let found: Vec<String> = header
+            .recipients()
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(found, ["new@x.example", "hidden@x.example"]);
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct Input {
     pub problem: Option<Problem>,
     /// The header field lines exactly as read (LF or CRLF endings).
     pub header_block: Vec<u8>,
+    /// The body's size on the wire with CRLF line endings (RFC 1870), for
+    /// the SIZE parameter.
+    pub body_wire_len: u64,
     /// An empty line separated header and body in the input.
     pub has_separator: bool,
     pub eight_bit_header: bool,
@@ -170,6 +173,8 @@ struct Scanner {
     header_block: Vec<u8>,
     has_separator: bool,
     body_offset: Option<u64>,
+    /// Octets the body's lines take on the wire, each ending in CRLF.
+    body_wire_len: u64,
     problem: Option<Problem>,
     eight_bit_header: bool,
     eight_bit_body: bool,
@@ -191,6 +196,7 @@ impl Scanner {
             header_block: Vec::new(),
             has_separator: false,
             body_offset: None,
+            body_wire_len: 0,
             problem: None,
             eight_bit_header: false,
             eight_bit_body: false,
@@ -211,28 +217,54 @@ impl Scanner {
             };
             data = &data[segment.len()..];
             self.spool.write(segment)?;
-            let content = if ends_line {
-                &segment[..segment.len() - 1]
-            } else {
-                segment
-            };
-            self.scan(content);
+            let content_end = segment.len() - usize::from(ends_line);
             if self.phase == Phase::Header {
-                self.header_line.extend_from_slice(segment);
-                if self.header_block.len() + self.header_line.len() > self.options.max_header {
-                    self.note(Problem::HeaderTooLarge {
-                        limit: self.options.max_header,
-                    });
-                    self.phase = Phase::Body;
-                    self.body_offset = Some(self.line_start);
-                    self.header_line.clear();
-                }
+                self.feed_header(segment, content_end);
+            } else {
+                self.scan(&segment[..content_end]);
             }
             if ends_line && self.end_line(true)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A piece of a line (`content_end` excludes its LF) while in the
+    /// header. The header may hold `max_header` octets of field lines; the
+    /// byte that would go past that is where the problem lies, and what
+    /// comes before it is scanned first, so the problem reported is the
+    /// first in byte order however standard input was split into reads.
+    fn feed_header(&mut self, segment: &[u8], content_end: usize) {
+        let used = self.header_block.len() + self.header_line.len();
+        let room = self.options.max_header.saturating_sub(used);
+        if segment.len() <= room || self.may_end_header(segment) {
+            self.header_line.extend_from_slice(segment);
+            self.scan(&segment[..content_end]);
+            return;
+        }
+        // `room` < `segment.len()`, so the head holds no LF.
+        let (head, tail) = segment.split_at(room);
+        self.scan(head);
+        self.note(Problem::HeaderTooLarge {
+            limit: self.options.max_header,
+        });
+        self.phase = Phase::Body;
+        self.body_offset = Some(self.line_start);
+        self.header_line.clear();
+        self.scan(&tail[..content_end - room]);
+    }
+
+    /// The current line, with `more` appended, could still be the empty
+    /// line that ends the header, or (without -i) the lone dot that ends
+    /// the input: neither counts towards the header's size.
+    fn may_end_header(&self, more: &[u8]) -> bool {
+        let line = self.header_line.iter().chain(more).copied();
+        let mut bytes = line.take(4).collect::<Vec<u8>>();
+        if self.options.dot_ends_input && bytes.first() == Some(&b'.') {
+            bytes.remove(0);
+        }
+        matches!(&bytes[..], [] | [b'\r'] | [b'\n'] | [b'\r', b'\n'])
     }
 
     /// Scans content bytes (no LF) of the current line.
@@ -290,6 +322,12 @@ impl Scanner {
             Phase::Header => self.classify_header_line(),
             Phase::Body => self.eight_bit_body |= self.line_has_8bit,
         }
+        if self.body_offset.is_some_and(|offset| offset <= self.line_start) {
+            // RFC 1870 counts the message as sent: every line ends in CRLF
+            // (an LF-only or unterminated line gains octets), dot-stuffing
+            // and the final dot excluded.
+            self.body_wire_len += self.line_len as u64 + 2;
+        }
         self.line += 1;
         self.line_start = self.spool.len();
         self.line_len = 0;
@@ -334,6 +372,7 @@ impl Scanner {
             body_offset,
             problem: self.problem,
             header_block: self.header_block,
+            body_wire_len: self.body_wire_len,
             has_separator: self.has_separator,
             eight_bit_header: self.eight_bit_header,
             eight_bit_body: self.eight_bit_body,

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::error::{Error, ErrorKind, Step, Violation};
-use super::reply::{self, Reply};
+use super::reply::{Reply, ReplyParser};
 use super::transcript::Transcript;
 
 /// Time limits for session steps (the connect limit belongs to the dialer).
@@ -45,6 +45,8 @@ pub(crate) fn deadline_after(limit: Duration) -> Instant {
 pub(crate) struct Connection<S> {
     stream: S,
     unread: Vec<u8>,
+    /// Where parsing of `unread` stands, so no byte is parsed twice.
+    parser: ReplyParser,
     pub(crate) timeouts: Timeouts,
     pub(crate) transcript: Transcript,
 }
@@ -54,6 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Connection {
             stream,
             unread: Vec::new(),
+            parser: ReplyParser::default(),
             timeouts,
             transcript,
         }
@@ -73,7 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let deadline = deadline_after(limit);
         let mut chunk = [0u8; 4096];
         loop {
-            match reply::parse(&self.unread) {
+            match self.parser.parse(&self.unread) {
                 Err(e) => return Err(Error::new(step, ErrorKind::Protocol(Violation::Garbled(e)))),
                 Ok(Some((reply, used))) => {
                     self.unread.drain(..used);
@@ -146,6 +149,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(Err(e)) => Err(Error::new(step, ErrorKind::Io(e))),
             Ok(Ok(())) => Ok(()),
         }
+    }
+
+    /// Ends the sending side (TLS close_notify, then FIN), within the
+    /// command limit; errors are of no consequence any more.
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(self.timeouts.command, self.stream.shutdown()).await;
     }
 
     /// Gives up the stream for a TLS handshake, refusing when any received

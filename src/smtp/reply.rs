@@ -138,56 +138,81 @@ impl fmt::Display for Reply {
 
 /// Parses one reply from the start of `buf`. `Ok(None)`: incomplete, read more.
 pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
-    let mut pos = 0;
-    let mut code = None;
-    let mut lines = Vec::new();
-    loop {
-        let rest = &buf[pos..];
-        let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
-            if rest.len() > MAX_LINE + 1 {
+    ReplyParser::default().parse(buf)
+}
+
+/// An incremental reply parser for a receive buffer that grows at its end
+/// between calls. It remembers the lines already parsed and how far it has
+/// searched for the next line end, so each received byte is looked at once
+/// however finely a server splits its reply: a reply trickled one byte at a
+/// time costs no more than one sent whole (HARD1).
+#[derive(Debug, Default)]
+pub struct ReplyParser {
+    /// Bytes of the buffer taken by complete lines of this reply.
+    pos: usize,
+    /// Bytes after `pos` already known to hold no line end.
+    searched: usize,
+    code: Option<u16>,
+    lines: Vec<String>,
+}
+
+impl ReplyParser {
+    /// Parses on from where the last call stopped. `buf` must start with the
+    /// bytes given before (more may follow). A complete reply comes back
+    /// with the number of bytes it used, and the parser starts afresh for
+    /// the bytes after those.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
+        loop {
+            let rest = buf.get(self.pos..).unwrap_or_default();
+            let unsearched = rest.get(self.searched..).unwrap_or_default();
+            let Some(found) = unsearched.iter().position(|&b| b == b'\n') else {
+                self.searched = rest.len();
+                if rest.len() > MAX_LINE + 1 {
+                    return Err(ReplyError::LineTooLong);
+                }
+                return Ok(None);
+            };
+            let newline = self.searched + found;
+            // Servers should end lines with CRLF; a bare LF is tolerated as
+            // Postfix's client does, since it cannot change which bytes are
+            // read as which reply.
+            let line = rest[..newline]
+                .strip_suffix(b"\r")
+                .unwrap_or(&rest[..newline]);
+            if line.len() > MAX_LINE {
                 return Err(ReplyError::LineTooLong);
             }
-            return Ok(None);
-        };
-        // Servers should end lines with CRLF; a bare LF is tolerated as
-        // Postfix's client does, since it cannot change which bytes are
-        // read as which reply.
-        let line = rest[..newline]
-            .strip_suffix(b"\r")
-            .unwrap_or(&rest[..newline]);
-        if line.len() > MAX_LINE {
-            return Err(ReplyError::LineTooLong);
-        }
-        pos += newline + 1;
-        let (line_code, more, text) = parse_line(line)?;
-        match code {
-            None => code = Some(line_code),
-            Some(first) if first != line_code => {
-                return Err(ReplyError::InconsistentCode {
-                    first,
-                    later: line_code,
-                });
+            self.pos += newline + 1;
+            self.searched = 0;
+            let (line_code, more, text) = parse_line(line)?;
+            match self.code {
+                None => self.code = Some(line_code),
+                Some(first) if first != line_code => {
+                    return Err(ReplyError::InconsistentCode {
+                        first,
+                        later: line_code,
+                    });
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
-        }
-        lines.push(escape_controls(text));
-        if lines.len() > MAX_LINES {
-            return Err(ReplyError::TooManyLines);
-        }
-        if !more {
-            let code = line_code;
-            let enhanced = lines
-                .first()
-                .and_then(|l| enhanced_prefix(code, l))
-                .map(|(e, _)| e);
-            return Ok(Some((
-                Reply {
-                    code,
+            self.lines.push(escape_controls(text));
+            if self.lines.len() > MAX_LINES {
+                return Err(ReplyError::TooManyLines);
+            }
+            if !more {
+                let done = std::mem::take(self);
+                let enhanced = done
+                    .lines
+                    .first()
+                    .and_then(|l| enhanced_prefix(line_code, l))
+                    .map(|(e, _)| e);
+                let reply = Reply {
+                    code: line_code,
                     enhanced,
-                    lines,
-                },
-                pos,
-            )));
+                    lines: done.lines,
+                };
+                return Ok(Some((reply, done.pos)));
+            }
         }
     }
 }
@@ -332,6 +357,60 @@ mod tests {
         assert_eq!(parse(endless.as_bytes()), Err(ReplyError::LineTooLong));
         let many = "250-x\r\n".repeat(MAX_LINES + 1);
         assert_eq!(parse(many.as_bytes()), Err(ReplyError::TooManyLines));
+    }
+
+    /// Feeds `input` in pieces of `step` bytes, as a server trickling it.
+    fn trickled(input: &[u8], step: usize) -> Result<Option<(Reply, usize)>, ReplyError> {
+        let mut parser = ReplyParser::default();
+        let mut end = 0;
+        loop {
+            end = (end + step).min(input.len());
+            match parser.parse(&input[..end])? {
+                Some(done) => return Ok(Some(done)),
+                None if end == input.len() => return Ok(None),
+                None => {}
+            }
+        }
+    }
+
+    #[test]
+    fn any_split_gives_the_same_reply() {
+        let inputs: &[&[u8]] = &[
+            b"250-mx.example\r\n250-PIPELINING\r\n250 REQUIRETLS\r\nnext",
+            b"550 5.7.30 REQUIRETLS needed\n",
+            b"250-a\r\n550 b\r\n",
+            b"hello\r\n",
+            b"250-one\r\n250-two",
+        ];
+        for input in inputs {
+            let whole = parse(input);
+            for step in 1..=input.len() {
+                assert_eq!(trickled(input, step), whole, "{input:?} in steps of {step}");
+            }
+        }
+    }
+
+    // covers: HARD1
+    #[test]
+    fn hard1_a_trickled_reply_is_scanned_once() {
+        // The longest reply allowed, one byte at a time: the parser must
+        // not start over after every byte. Counted as bytes searched.
+        let line = format!("250-{}\r\n", "x".repeat(MAX_LINE - 4));
+        let mut input = line.repeat(MAX_LINES - 1).into_bytes();
+        input.extend_from_slice(b"250 end\r\n");
+        // Each call searches from `pos + searched` on; after each call that
+        // mark must stand at the end of what was given, so no byte is
+        // searched twice.
+        let mut parser = ReplyParser::default();
+        let mut result = None;
+        for end in 1..=input.len() {
+            result = parser.parse(&input[..end]).unwrap();
+            if result.is_none() {
+                assert_eq!(parser.pos + parser.searched, end);
+            }
+        }
+        let (reply, used) = result.unwrap();
+        assert_eq!((reply.lines().len(), used), (MAX_LINES, input.len()));
     }
 
     #[test]
