@@ -233,10 +233,7 @@ fn handle(
         match Interrupts::watch() {
             Ok(interrupts) => interrupts,
             Err(e) => {
-                let stop = Stop::new(
-                    Sysexit::Software,
-                    format!("cannot watch for signals: {e}"),
-                );
+                let stop = Stop::new(Sysexit::Software, format!("cannot watch for signals: {e}"));
                 return stopped(keep, stop);
             }
         }
@@ -266,7 +263,12 @@ fn handle(
         open_message: &ready.open,
         progress: &keep.progress,
     };
-    let delivery = deliver::submit(&ready.submission, ready.tls.as_ref(), job, &ready.transcript);
+    let delivery = deliver::submit(
+        &ready.submission,
+        ready.tls.as_ref(),
+        job,
+        &ready.transcript,
+    );
     let delivered = runtime.block_on(async {
         tokio::select! {
             biased;

@@ -57,7 +57,12 @@ pub fn save(path: &Path, entry: &Entry<'_>, message: impl Read) -> io::Result<()
 
 fn write_entry(file: &mut File, entry: &Entry<'_>, mut message: impl Read) -> io::Result<()> {
     let mut out = io::BufWriter::new(&mut *file);
-    writeln!(out, "From {} {}", separator_sender(entry.sender), entry.date)?;
+    writeln!(
+        out,
+        "From {} {}",
+        separator_sender(entry.sender),
+        entry.date
+    )?;
     for (recipient, why) in &entry.undelivered {
         writeln!(
             out,
@@ -309,7 +314,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let separators = text.lines().filter(|l| l.starts_with("From ")).count();
         assert_eq!(separators, 1, "{text}");
-        assert!(text.starts_with("From x__From_forged@evil.example_Mon_Jan__1"), "{text}");
+        assert!(
+            text.starts_with("From x__From_forged@evil.example_Mon_Jan__1"),
+            "{text}"
+        );
         assert!(
             text.contains("X-Tlsend-Undelivered: b@x.example (550 no\\r\\nFrom evil)\n"),
             "{text}"

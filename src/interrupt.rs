@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn reads_the_ignored_mask_from_proc_status() {
-        let status = "Name:\ttlsend\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000001\nSigCgt:\t0\n";
+        let status =
+            "Name:\ttlsend\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000001\nSigCgt:\t0\n";
         assert_eq!(parse_sig_ign(status), Some(1));
         assert_eq!(parse_sig_ign("Name: x\n"), None);
     }

@@ -4,5 +4,6 @@
 mod support;
 
 mod cli;
+mod hardening;
 mod interop;
 mod submission;

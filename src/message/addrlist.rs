@@ -32,7 +32,10 @@ impl fmt::Display for AddressListError {
         match self {
             AddressListError::Unbalanced(what) => write!(f, "unterminated {what}"),
             AddressListError::Unopened(c) => {
-                write!(f, "{c:?} closes nothing; quote the display name if it holds {c:?}")
+                write!(
+                    f,
+                    "{c:?} closes nothing; quote the display name if it holds {c:?}"
+                )
             }
             AddressListError::ControlCharacter => write!(f, "contains a control character"),
             AddressListError::NotAnAddress(item) => write!(f, "{item:?} is not an address"),
@@ -511,5 +514,101 @@ mod tests {
     fn error_names_the_item() {
         let text = parse("a@b.example, John Smith").unwrap_err().to_string();
         assert!(text.contains("John Smith"), "{text}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Pieces that matter to the grammar, so random lists are hostile.
+        const PIECES: &[&str] = &[
+            "a",
+            "b.c",
+            "@",
+            ".",
+            ",",
+            ";",
+            ":",
+            "<",
+            ">",
+            "(",
+            ")",
+            "[",
+            "]",
+            "\"",
+            "\\",
+            " ",
+            "\t",
+            "x@y.example",
+            "\u{2002}",
+            "ü",
+        ];
+
+        /// Balanced pieces only, so the parser, not the tokenizer, decides.
+        const BALANCED: &[&str] = &[
+            "a",
+            "b.c",
+            "@",
+            ".",
+            ",",
+            ";",
+            ":",
+            "<",
+            ">",
+            "(c)",
+            "[192.0.2.1]",
+            "\"q r\"",
+            " ",
+            "x@y.example",
+            "\u{2002}",
+            "ü",
+            "Name <n@x.example>",
+            "g:",
+            ";",
+        ];
+
+        fn hostile(max: usize) -> impl Strategy<Value = String> {
+            proptest::collection::vec(0..PIECES.len(), 0..max)
+                .prop_map(|picks| picks.into_iter().map(|i| PIECES[i]).collect())
+        }
+
+        fn balanced(max: usize) -> impl Strategy<Value = String> {
+            proptest::collection::vec(0..BALANCED.len(), 0..max)
+                .prop_map(|picks| picks.into_iter().map(|i| BALANCED[i]).collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            // covers: HARD1
+            #[test]
+            fn hard1_any_list_parses_or_fails_in_linear_turns(text in hostile(16_384)) {
+                prop_assume!(text.len() <= 64 * 1024);
+                let (result, turns) = parse_counting_turns(&text);
+                prop_assert!(turns <= 3 * (text.len() + 1), "{} turns for {} octets", turns, text.len());
+                if let Ok(addresses) = result {
+                    // What parsed writes back and parses to the same list.
+                    let written: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+                    prop_assert_eq!(parse(&written.join(", ")), Ok(addresses));
+                }
+            }
+
+            // covers: HARD1, HARD2
+            #[test]
+            fn hard1_balanced_lists_reach_the_parser(text in balanced(2_000)) {
+                let (result, turns) = parse_counting_turns(&text);
+                prop_assert!(turns <= 3 * (text.len() + 1));
+                if let Ok(addresses) = result {
+                    let written: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+                    prop_assert_eq!(parse(&written.join(", ")), Ok(addresses));
+                }
+            }
+
+            // covers: HARD1
+            #[test]
+            fn hard1_short_lists_too(text in hostile(40)) {
+                let (_, turns) = parse_counting_turns(&text);
+                prop_assert!(turns <= 3 * (text.len() + 1));
+            }
+        }
     }
 }

@@ -331,4 +331,41 @@ mod tests {
         );
         assert_eq!(Header::parse(b"").unwrap().fields().len(), 0);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            // covers: HARD2
+            #[test]
+            fn hard2_header_edits_never_break_a_field_into_lines(
+                block in "([A-Za-z-]{1,8}:[ -~]{0,12}\n( [ -~]{0,8}\n)?){0,4}",
+                name in "[ -~]{0,10}|\\PC{0,4}",
+                value in "[ -~\t\r\n\u{0}\u{85}\u{2028}]{0,40}|\\PC{0,20}",
+            ) {
+                let mut header = Header::parse(block.as_bytes()).unwrap();
+                let before = header.fields().len();
+                let appended = header.append(&name, &value).is_ok();
+                prop_assert_eq!(header.fields().len(), before + usize::from(appended));
+                if appended {
+                    let field = header.fields().last().unwrap();
+                    let raw = field.raw();
+                    // One line: its only CR and LF are the final CRLF.
+                    prop_assert!(raw.ends_with(b"\r\n"));
+                    let line = &raw[..raw.len() - 2];
+                    prop_assert!(!line.iter().any(|&b| b == b'\r' || b == b'\n'));
+                    prop_assert!(line.len() <= MAX_LINE);
+                    prop_assert!(!value.chars().any(|c| c.is_control() && c != '\t'));
+                }
+                // What is written reads back as the same fields.
+                let mut written = Vec::new();
+                header.write_to(&mut written);
+                prop_assert_eq!(Header::parse(&written).unwrap(), header.clone());
+                let removed = header.remove_all(&name);
+                prop_assert!(removed >= usize::from(appended));
+                prop_assert!(!header.contains(&name) || name.is_empty());
+            }
+        }
+    }
 }

@@ -322,7 +322,10 @@ impl Scanner {
             Phase::Header => self.classify_header_line(),
             Phase::Body => self.eight_bit_body |= self.line_has_8bit,
         }
-        if self.body_offset.is_some_and(|offset| offset <= self.line_start) {
+        if self
+            .body_offset
+            .is_some_and(|offset| offset <= self.line_start)
+        {
             // RFC 1870 counts the message as sent: every line ends in CRLF
             // (an LF-only or unterminated line gains octets), dot-stuffing
             // and the final dot excluded.
@@ -592,5 +595,171 @@ mod tests {
         let input = read(message.as_bytes(), &options).unwrap();
         assert_eq!(input.problem, Some(Problem::HeaderTooLarge { limit: 64 }));
         assert_eq!(stored(&input), message.as_bytes());
+    }
+
+    /// Reads `input` in pieces of the given sizes (cycled).
+    struct Pieces<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()].max(1);
+            self.turn += 1;
+            let n = self.data.len().min(buf.len()).min(size);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    // covers: IN9
+    #[test]
+    fn in9_a_header_of_exactly_the_limit_is_accepted() {
+        let block = "X-A: 12345\nX-B: 67\r\n";
+        for (separator, dot_ends_input) in [("\n", true), ("\r\n", false), ("\n", false)] {
+            let message = format!("{block}{separator}body\n");
+            let options = InputOptions {
+                max_header: block.len(),
+                dot_ends_input,
+                ..InputOptions::default()
+            };
+            let input = read(message.as_bytes(), &options).unwrap();
+            assert_eq!(input.problem, None, "{separator:?}");
+            assert_eq!(input.header_block, block.as_bytes());
+            let options = InputOptions {
+                max_header: block.len() - 1,
+                ..options
+            };
+            let input = read(message.as_bytes(), &options).unwrap();
+            assert_eq!(
+                input.problem,
+                Some(Problem::HeaderTooLarge {
+                    limit: block.len() - 1
+                })
+            );
+        }
+        // A header at its limit, then the lone dot that ends the input.
+        let options = InputOptions {
+            max_header: block.len(),
+            ..InputOptions::default()
+        };
+        let input = read(format!("{block}.\n").as_bytes(), &options).unwrap();
+        assert_eq!(input.problem, None);
+    }
+
+    // covers: IN9
+    #[test]
+    fn in9_the_problem_reported_does_not_depend_on_how_input_was_split() {
+        // A NUL inside a header line that also goes past the limit.
+        let message = format!("X-Big: {}\0{}\n\nbody\n", "a".repeat(40), "b".repeat(40));
+        for limit in [20, 47, 48, 60] {
+            let options = InputOptions {
+                max_header: limit,
+                ..InputOptions::default()
+            };
+            let whole = read(message.as_bytes(), &options).unwrap().problem;
+            for size in 1..message.len() {
+                let pieces = Pieces {
+                    data: message.as_bytes(),
+                    sizes: vec![size],
+                    turn: 0,
+                };
+                let split = read(pieces, &options).unwrap().problem;
+                assert_eq!(split, whole, "limit {limit}, reads of {size}");
+            }
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn message() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"\n".to_vec()),
+                    Just(b"\r\n".to_vec()),
+                    Just(b"\r".to_vec()),
+                    Just(b"\0".to_vec()),
+                    Just(b".".to_vec()),
+                    Just(b"X-A: ".to_vec()),
+                    Just(b"ab".to_vec()),
+                    Just(b" ".to_vec()),
+                    Just("ü".as_bytes().to_vec()),
+                    Just(vec![0xff]),
+                ],
+                0..80,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        /// Messages the scan accepts: no bare CR, NUL or invalid UTF-8.
+        fn sendable() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"\n".to_vec()),
+                    Just(b"\r\n".to_vec()),
+                    Just(b".".to_vec()),
+                    Just(b"X-A: ".to_vec()),
+                    Just(b"ab".to_vec()),
+                    Just(b" ".to_vec()),
+                ],
+                0..80,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        fn summary(input: &Input) -> (Option<Problem>, Vec<u8>, bool, Vec<u8>, u64, bool, bool) {
+            (
+                input.problem.clone(),
+                input.header_block.clone(),
+                input.has_separator,
+                body(input),
+                input.body_wire_len,
+                input.eight_bit_header,
+                input.eight_bit_body,
+            )
+        }
+
+        proptest! {
+            // covers: IN9, IN1
+            #[test]
+            fn in9_reads_of_any_size_give_the_same_message(
+                data in message(),
+                sizes in proptest::collection::vec(1usize..9, 1..5),
+                max_header in 0usize..48,
+                dot_ends_input: bool,
+            ) {
+                let options = InputOptions {
+                    dot_ends_input,
+                    max_header,
+                    memory_limit: 16,
+                };
+                let whole = read(&data[..], &options).unwrap();
+                let split = read(Pieces { data: &data, sizes, turn: 0 }, &options).unwrap();
+                prop_assert_eq!(summary(&whole), summary(&split));
+                prop_assert!(whole.header_block.len() <= max_header);
+                if !dot_ends_input {
+                    prop_assert_eq!(stored(&whole), data);
+                }
+            }
+
+            // covers: IN1
+            #[test]
+            fn in1_the_size_estimate_is_the_body_as_sent(data in sendable()) {
+                let input = read(&data[..], &InputOptions::default()).unwrap();
+                prop_assert_eq!(&input.problem, &None);
+                // CRLF-normalised, dot-stuffing and the final dot left out.
+                let wire = crate::smtp::data::encode_all(&body(&input)).unwrap();
+                let stuffed = wire
+                    .split(|&b| b == b'\n')
+                    .filter(|line| line.starts_with(b"."))
+                    .count() as u64;
+                prop_assert_eq!(input.body_wire_len, wire.len() as u64 - 3 - (stuffed - 1));
+            }
+        }
     }
 }

@@ -194,4 +194,66 @@ mod tests {
             }
         }
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Undoes SMTP transparency as a server does: strips the final
+        /// ".\r\n" and one leading dot from every line.
+        fn unstuff(wire: &[u8]) -> Option<Vec<u8>> {
+            let body = wire.strip_suffix(b".\r\n")?;
+            let mut out = Vec::new();
+            for line in body.split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+            }
+            Some(out)
+        }
+
+        /// The input with every line ending made CRLF and a final one added.
+        fn crlf(input: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for line in input.split_inclusive(|&b| b == b'\n') {
+                let text = line.strip_suffix(b"\n").unwrap_or(line);
+                let text = text.strip_suffix(b"\r").unwrap_or(text);
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        }
+
+        fn message() -> impl Strategy<Value = Vec<u8>> {
+            // Lines of dots, letters and both line endings, no bare CR.
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"\n".to_vec()),
+                    Just(b"\r\n".to_vec()),
+                    Just(b".".to_vec()),
+                    Just(b"..".to_vec()),
+                    Just(b"a".to_vec()),
+                    Just(b" ".to_vec()),
+                ],
+                0..64,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            // covers: HARD2, IN1
+            #[test]
+            fn hard2_stuffing_round_trips_to_crlf_lines(input in message(), cut in 0usize..64) {
+                let cut = cut.min(input.len());
+                let mut wire = Vec::new();
+                let mut encoder = DataEncoder::new();
+                encoder.encode(&input[..cut], &mut wire).unwrap();
+                encoder.encode(&input[cut..], &mut wire).unwrap();
+                encoder.finish(&mut wire).unwrap();
+                prop_assert_eq!(&wire, &encode_all(&input).unwrap());
+                // No line of the data is the lone dot that would end it early.
+                let body = &wire[..wire.len() - 3];
+                prop_assert!(!body.split(|&b| b == b'\n').any(|l| l == b".\r"));
+                prop_assert_eq!(unstuff(&wire), Some(crlf(&input)));
+            }
+        }
+    }
 }

@@ -132,7 +132,21 @@ impl Tlsend {
     /// Starts the binary with piped standard input, output and error;
     /// the caller feeds standard input.
     pub fn spawn(&self) -> std::process::Child {
-        let mut command = Command::new(&self.program);
+        self.spawn_command(Command::new(&self.program))
+    }
+
+    /// Starts the binary from `sh -c`, after `prelude` (e.g. `trap "" HUP`
+    /// to start it with SIGHUP ignored, as nohup does).
+    pub fn spawn_after(&self, prelude: &str) -> std::process::Child {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" \"$@\""))
+            .arg(&self.program);
+        self.spawn_command(command)
+    }
+
+    fn spawn_command(&self, mut command: Command) -> std::process::Child {
         command
             .args(&self.args)
             .env_clear()
@@ -157,7 +171,20 @@ impl Tlsend {
     /// panics with its stderr if it outlives the time limit; never waits
     /// on a pipe that a stray grandchild keeps open.
     pub fn run(&self) -> Output {
-        let mut child = self.spawn();
+        self.start().finish()
+    }
+
+    /// Starts the binary, feeds it standard input, and returns while it runs.
+    pub fn start(&self) -> Running {
+        self.started(self.spawn())
+    }
+
+    /// As `start`, from `sh -c` after `prelude` (see `spawn_after`).
+    pub fn start_after(&self, prelude: &str) -> Running {
+        self.started(self.spawn_after(prelude))
+    }
+
+    fn started(&self, mut child: std::process::Child) -> Running {
         let mut stdin = child.stdin.take().expect("piped stdin");
         let input = self.stdin.clone();
         // tlsend may stop reading early (a lone dot); a broken pipe is fine.
@@ -167,26 +194,52 @@ impl Tlsend {
         });
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Running {
+            child,
+            stdout,
+            stderr,
+            time_limit: self.time_limit,
+        }
+    }
+}
+
+/// A tlsend process that is running.
+pub struct Running {
+    child: std::process::Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    time_limit: Duration,
+}
+
+impl Running {
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, signal).expect("send a signal to tlsend");
+    }
+
+    /// Waits for the end (at most the time limit) and collects the output.
+    pub fn finish(mut self) -> Output {
         let deadline = Instant::now() + self.time_limit;
         let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for tlsend") {
+            if let Some(status) = self.child.try_wait().expect("wait for tlsend") {
                 break status;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = self.child.kill();
+                let _ = self.child.wait();
                 panic!(
                     "tlsend ran for more than {:?}; stderr: {}",
                     self.time_limit,
-                    collect(&stderr)
+                    collect(&self.stderr)
                 );
             }
             std::thread::sleep(Duration::from_millis(5));
         };
         Output {
             code: status.code(),
-            stdout: collect(&stdout),
-            stderr: collect(&stderr),
+            stdout: collect(&self.stdout),
+            stderr: collect(&self.stderr),
         }
     }
 }

@@ -1,0 +1,323 @@
+//! The hardened core through the real binary (issue 9): hostile recipient
+//! lists, signals and panics after the message was read, partial delivery,
+//! header fields that must not leave the machine, and the values that reach
+//! dead.letter. Each test checks the exit code, stderr, what reached the
+//! server, and what was saved.
+
+use std::time::{Duration, Instant};
+
+use rustix::process::Signal;
+
+use crate::support::{Behaviour, Output, Step, TestServer, Tlsend, pki};
+
+const MESSAGE: &str = "From: Alice <alice@example.org>\n\
+To: Bob <bob@example.net>\n\
+Subject: test\n\
+Date: Sun, 22 Nov 2026 22:18:00 +0100\n\
+Message-ID: <test.1@example.org>\n\
+\n\
+Hello Bob.\n";
+
+/// A run that needs no server: it must stop before connecting.
+fn offline() -> Tlsend {
+    let mut t = Tlsend::new();
+    t.args([
+        "-C",
+        "/dev/null",
+        "--host",
+        "localhost",
+        "--port",
+        "9",
+        "--timeout",
+        "5",
+    ]);
+    t.time_limit(Duration::from_secs(30));
+    t
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(output.code, Some(code), "stderr: {}", output.stderr);
+    for needle in needles {
+        assert!(
+            output.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            output.stderr
+        );
+    }
+}
+
+/// The one entry in dead.letter, which must hold the message.
+#[track_caller]
+fn saved_entry(tlsend: &Tlsend, body: &str) -> String {
+    let saved = tlsend.dead_letter().expect("dead.letter was not written");
+    assert!(saved.contains(body), "{saved}");
+    let separators = saved.lines().filter(|l| l.starts_with("From ")).count();
+    assert_eq!(separators, 1, "exactly one mbox separator:\n{saved}");
+    saved
+}
+
+/// Waits until the server has seen `verb` from the client.
+#[track_caller]
+fn wait_for(server: &TestServer, verb: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server
+        .commands_so_far()
+        .iter()
+        .any(|c| c.line.to_ascii_uppercase().starts_with(verb))
+    {
+        assert!(Instant::now() < deadline, "the client never sent {verb}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// covers: HARD1, FAIL3
+#[test]
+fn hard1_a_recipient_list_with_a_stray_parenthesis_is_refused_and_saved() {
+    let mut t = offline();
+    t.arg("-t")
+        .stdin("To: Bob :) <bob@example.net>\nSubject: form\n\nHello\n");
+    let output = t.run();
+    assert_exit(&output, 65, &["To field", "')' closes nothing"]);
+    saved_entry(&t, "Hello");
+
+    let mut t = offline();
+    t.arg("bob@example.net)").stdin(MESSAGE);
+    let output = t.run();
+    assert_exit(&output, 64, &["bob@example.net)", "')' closes nothing"]);
+    let saved = saved_entry(&t, "Hello Bob.");
+    assert!(
+        saved.contains("X-Tlsend-Undelivered: bob@example.net) ("),
+        "the argument is named as given: {saved}"
+    );
+}
+
+// covers: HARD1
+#[test]
+fn hard1_a_huge_list_of_colons_is_answered_at_once() {
+    // 480,000 "a:" made the old parser rescan for minutes; folded into
+    // lines of 400 so that only the parser can refuse the field.
+    let folded = vec!["a:".repeat(400); 1_200].join("\n ");
+    let mut t = offline();
+    t.arg("-t").stdin(format!("To: {folded}\n\nx\n"));
+    let output = t.run();
+    assert_exit(&output, 65, &["To field"]);
+    assert!(
+        output.stderr.len() < 2_000,
+        "a bounded error: {}",
+        output.stderr
+    );
+    saved_entry(&t, "\nx\n");
+}
+
+fn silent_at_data() -> TestServer {
+    TestServer::start(
+        Behaviour {
+            silent_at: Some(Step::Data),
+            ..Behaviour::default()
+        },
+        pki(),
+    )
+}
+
+// covers: FAIL7, FAIL3
+#[test]
+fn fail7_a_signal_during_the_session_stops_it_and_saves_the_message() {
+    for (signal, name) in [
+        (Signal::TERM, "SIGTERM"),
+        (Signal::INT, "SIGINT"),
+        (Signal::HUP, "SIGHUP"),
+    ] {
+        let server = silent_at_data();
+        let mut t = Tlsend::to_server(&server, pki());
+        t.args([
+            "-f",
+            "alice@example.org",
+            "--timeout",
+            "60",
+            "bob@example.net",
+        ])
+        .stdin(MESSAGE)
+        .time_limit(Duration::from_secs(30));
+        let running = t.start();
+        wait_for(&server, "DATA");
+        running.signal(signal);
+        let output = running.finish();
+        assert_exit(
+            &output,
+            75,
+            &[
+                &format!("{name} received"),
+                "bob@example.net: not delivered",
+                "the message was saved to",
+            ],
+        );
+        let saved = saved_entry(&t, "Hello Bob.");
+        assert!(
+            saved.contains(&format!(
+                "X-Tlsend-Undelivered: bob@example.net (4.3.0: tlsend was stopped by {name}"
+            )),
+            "{name}: {saved}"
+        );
+        assert!(
+            server.messages().is_empty(),
+            "{name}: nothing was delivered"
+        );
+    }
+}
+
+// covers: FAIL7
+#[test]
+fn fail7_a_signal_ignored_at_start_stays_ignored() {
+    // As under nohup: SIGHUP must not stop the delivery; the server's
+    // silence does, after the command timeout.
+    let server = silent_at_data();
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args([
+        "-f",
+        "alice@example.org",
+        "--timeout",
+        "3",
+        "bob@example.net",
+    ])
+    .stdin(MESSAGE);
+    let running = t.start_after("trap '' HUP");
+    wait_for(&server, "DATA");
+    running.signal(Signal::HUP);
+    let output = running.finish();
+    assert_exit(&output, 75, &["no answer within 3 s"]);
+    assert!(!output.stderr.contains("SIGHUP"), "{}", output.stderr);
+    saved_entry(&t, "Hello Bob.");
+}
+
+// covers: FAIL7, FAIL3
+#[test]
+fn fail7_a_panic_after_reading_saves_the_message_and_exits_70() {
+    let server = TestServer::start(Behaviour::default(), pki());
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .env("TLSEND_FAULT", "before-delivery")
+        .stdin(MESSAGE);
+    let output = t.run();
+    assert_exit(
+        &output,
+        70,
+        &["tlsend: internal error (a bug in tlsend", "before-delivery"],
+    );
+    assert!(
+        !output.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        output.stderr
+    );
+    let saved = saved_entry(&t, "Hello Bob.");
+    assert!(
+        saved.contains("X-Tlsend-Undelivered: bob@example.net ("),
+        "{saved}"
+    );
+    assert!(!server.saw("MAIL"), "nothing was sent");
+}
+
+// covers: IN3
+#[test]
+fn in3_resent_bcc_never_leaves_the_machine() {
+    let message = "From: Alice <alice@example.org>\n\
+To: old@example.net\n\
+Resent-From: Alice <alice@example.org>\n\
+Resent-To: new@example.net\n\
+Resent-Bcc: hidden@example.net\n\
+Bcc: also-hidden@example.net\n\
+Subject: resent\n\
+\n\
+Hello again.\n";
+    let server = TestServer::start(Behaviour::default(), pki());
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args(["-f", "alice@example.org", "-t"]).stdin(message);
+    let output = t.run();
+    assert_exit(&output, 0, &[]);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let rcpts: Vec<&str> = messages[0].rcpt_to.iter().map(String::as_str).collect();
+    assert_eq!(
+        rcpts,
+        ["RCPT TO:<new@example.net>", "RCPT TO:<hidden@example.net>"],
+        "a resent message goes to its Resent-* recipients"
+    );
+    let text = messages[0].text().to_ascii_lowercase();
+    assert!(!text.contains("resent-bcc"), "{text}");
+    assert!(!text.contains("hidden@example.net"), "{text}");
+    assert!(!text.contains("\r\nbcc:"), "{text}");
+    assert!(text.contains("resent-to: new@example.net"), "{text}");
+}
+
+// covers: IN1
+#[test]
+fn size_counts_the_octets_sent_not_the_octets_stored() {
+    // LF-only lines gain a CR each on the wire, an unterminated last line
+    // gains CRLF; dot-stuffing is not counted (RFC 1870).
+    let message = "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: size\n\
+Date: Sun, 22 Nov 2026 22:18:00 +0100\nMessage-ID: <size.1@example.org>\n\n\
+line one\n.leading dot\n\nno newline at the end";
+    let server = TestServer::start(Behaviour::default(), pki());
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args(["-f", "alice@example.org", "-i", "bob@example.net"])
+        .stdin(message);
+    let output = t.run();
+    assert_exit(&output, 0, &[]);
+    let messages = server.messages();
+    let received = &messages[0];
+    let size: usize = received
+        .mail_from
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("SIZE="))
+        .expect("MAIL FROM carries SIZE")
+        .parse()
+        .expect("a number");
+    assert_eq!(size, received.data.len(), "{}", received.mail_from);
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_a_line_break_in_an_unusable_sender_cannot_forge_an_mbox_entry() {
+    let mut t = offline();
+    t.args([
+        "-f",
+        "alice@example.org\nFrom forged@evil.example Mon Jan  1 00:00:00 2026",
+        "bob@example.net",
+    ])
+    .stdin(MESSAGE);
+    let output = t.run();
+    assert_exit(&output, 64, &["-f"]);
+    let saved = saved_entry(&t, "Hello Bob.");
+    let first = saved.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("From alice@example.org_From_forged@evil.example"),
+        "{first}"
+    );
+}
+
+// covers: IN4
+#[test]
+fn in4_a_full_name_too_long_for_a_header_line_is_a_usage_error() {
+    let no_from = "To: bob@example.net\nSubject: x\n\nbody\n";
+    let long = "N".repeat(1200);
+
+    let mut t = offline();
+    t.args(["-f", "alice@example.org", "-F", &long, "bob@example.net"])
+        .stdin(no_from);
+    let output = t.run();
+    assert_exit(&output, 64, &["-F: cannot build the From field"]);
+    saved_entry(&t, "body");
+
+    let mut t = offline();
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .env("NAME", &long)
+        .stdin(no_from);
+    let output = t.run();
+    assert_exit(
+        &output,
+        64,
+        &["the NAME environment variable: cannot build the From field"],
+    );
+    assert!(!output.stderr.contains("-F"), "{}", output.stderr);
+    saved_entry(&t, "body");
+}
