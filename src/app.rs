@@ -25,7 +25,7 @@ use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::{self, Decision, HeaderEdit, Mode};
 use crate::request::{self, Request, RequestError};
 use crate::smtp::{Content, Credentials, Envelope, Ret, Transcript};
-use crate::status::EnhancedCode;
+use crate::status::{EnhancedCode, codes};
 use crate::tls::TlsClient;
 
 /// Runs tlsend with these arguments (argv[0] included) and returns the exit status.
@@ -187,7 +187,7 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         Err(_) => {
             // The hook has printed what went wrong.
             let why = local_failure(
-                EnhancedCode::new(4, 3, 0),
+                codes::STOPPED,
                 Sysexit::Software,
                 "tlsend stopped on an internal error",
             );
@@ -210,7 +210,12 @@ fn handle(
 ) -> (Sysexit, Vec<(String, String)>) {
     let stopped = |keep: &Keep, stop: Stop| {
         say(&stop.message);
-        let why = local_failure(EnhancedCode::new(5, 0, 0), stop.exit, stop.message);
+        let status = if stop.exit == Sysexit::TempFail {
+            codes::STOPPED
+        } else {
+            codes::LOCAL_FAILURE
+        };
+        let why = local_failure(status, stop.exit, stop.message);
         (stop.exit, keep.undelivered(invocation, &why))
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -283,7 +288,7 @@ fn handle(
         }
         Err(name) => {
             let why = local_failure(
-                EnhancedCode::new(4, 3, 0),
+                codes::STOPPED,
                 Sysexit::TempFail,
                 format!("tlsend was stopped by {name} before the server took the message"),
             );

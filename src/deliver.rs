@@ -119,6 +119,10 @@ pub async fn attempt(
             ));
         }
     };
+    if let Some(tls) = tls {
+        // The trust anchors load while the connection is set up.
+        tls.preload();
+    }
     let stream = dial(&plan.host, plan.port, plan.connect_timeout, transcript).await?;
     let config = SessionConfig {
         ehlo_name: plan

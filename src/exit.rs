@@ -70,6 +70,7 @@ pub fn status_name(status: EnhancedCode) -> Option<&'static str> {
         (4, 2) => "Bad connection",
         (3, 4) => "Message too big for system",
         (5, 0) => "Protocol error",
+        (3, 5) => "System incorrectly configured",
         _ => return None,
     };
     Some(name)
@@ -86,6 +87,7 @@ pub fn classify(error: &smtp::Error, mode: Mode) -> Classified {
         ErrorKind::Timeout(_) => (codes::NO_ANSWER, TempFail),
         ErrorKind::Tls(TlsError::Io(_)) => (codes::BAD_CONNECTION, TempFail),
         ErrorKind::Tls(TlsError::Timeout(_)) => (codes::NO_ANSWER, TempFail),
+        ErrorKind::Tls(TlsError::Setup(_)) => (codes::MISCONFIGURED, Config),
         ErrorKind::Tls(TlsError::Handshake { .. } | TlsError::ServerName(_)) => {
             (codes::ENCRYPTION_NEEDED, Unavailable)
         }

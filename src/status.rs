@@ -95,6 +95,11 @@ pub mod codes {
     pub const BAD_CONNECTION: EnhancedCode = EnhancedCode::new(4, 4, 2);
     /// 5.3.0 Other or undefined mail system status (local failure).
     pub const LOCAL_FAILURE: EnhancedCode = EnhancedCode::new(5, 3, 0);
+    /// 4.3.5 System incorrectly configured: no usable trust anchors here.
+    pub const MISCONFIGURED: EnhancedCode = EnhancedCode::new(4, 3, 5);
+    /// 4.3.0 Other or undefined mail system status, temporary: tlsend
+    /// itself was stopped (a signal, an internal error).
+    pub const STOPPED: EnhancedCode = EnhancedCode::new(4, 3, 0);
 }
 
 #[cfg(test)]

@@ -321,3 +321,38 @@ fn in4_a_full_name_too_long_for_a_header_line_is_a_usage_error() {
     assert!(!output.stderr.contains("-F"), "{}", output.stderr);
     saved_entry(&t, "body");
 }
+
+/// tlsend with the system roots pointed at an empty store.
+fn with_no_roots(t: &mut Tlsend) {
+    let empty_file = t.home().join("empty.pem");
+    let empty_dir = t.home().join("certs");
+    std::fs::write(&empty_file, "").expect("write empty.pem");
+    std::fs::create_dir_all(&empty_dir).expect("create certs");
+    t.env("SSL_CERT_FILE", &empty_file)
+        .env("SSL_CERT_DIR", &empty_dir);
+}
+
+// covers: SUB2
+#[test]
+fn trust_roots_are_loaded_only_for_a_handshake() {
+    // No server: the connection fails before any handshake, so the broken
+    // trust store is never read and the failure is the connection's (75).
+    let mut t = offline();
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .stdin(MESSAGE);
+    with_no_roots(&mut t);
+    let output = t.run();
+    assert_exit(&output, 75, &["Connection refused"]);
+    assert!(!output.stderr.contains("trusted CA"), "{}", output.stderr);
+
+    // A server: the handshake needs the roots, finds none, and says so (78).
+    let server = TestServer::start(Behaviour::default(), pki());
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .stdin(MESSAGE);
+    with_no_roots(&mut t);
+    let output = t.run();
+    assert_exit(&output, 78, &["no usable trusted CA certificates"]);
+    assert!(!server.saw("MAIL"), "nothing was sent");
+    saved_entry(&t, "Hello Bob.");
+}

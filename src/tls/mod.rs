@@ -90,12 +90,21 @@ mod tests {
 /// A TLS client configured with one kind of trust.
 #[derive(Clone)]
 pub struct TlsClient {
-    connector: TlsConnector,
+    connector: Arc<LazyConnector>,
     trust: Trust,
 }
 
+/// The client configuration, built when first needed. The system's roots
+/// are well over a hundred files: they are read on a blocking thread that
+/// [`TlsClient::preload`] starts while the connection is being set up, and
+/// never when no handshake happens (a connect failure, a refused STARTTLS).
+struct LazyConnector {
+    ready: tokio::sync::OnceCell<Result<TlsConnector, TlsSetupError>>,
+    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<TlsConnector, TlsSetupError>>>>,
+}
+
 /// The trust could not be set up; a configuration problem (exit 78).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum TlsSetupError {
     CaFile { path: PathBuf, error: String },
     NoUsableRoots { source: String, detail: String },
@@ -125,10 +134,15 @@ impl std::error::Error for TlsSetupError {}
 /// failed underneath and say nothing about the server's TLS.
 #[derive(Debug)]
 pub enum TlsError {
-    Handshake { error: rustls::Error, trust: String },
+    Handshake {
+        error: rustls::Error,
+        trust: String,
+    },
     Io(io::Error),
     Timeout(Duration),
     ServerName(String),
+    /// The trust anchors could not be loaded when the handshake needed them.
+    Setup(TlsSetupError),
 }
 
 impl fmt::Display for TlsError {
@@ -146,6 +160,7 @@ impl fmt::Display for TlsError {
             TlsError::ServerName(name) => {
                 write!(f, "{name:?} is not a host name or address TLS can verify")
             }
+            TlsError::Setup(e) => write!(f, "{e}"),
         }
     }
 }
@@ -206,33 +221,67 @@ impl fmt::Display for CertificateSummary {
 }
 
 impl TlsClient {
-    /// Loads the trust anchors (file I/O for system roots and CA files) and
-    /// builds the client configuration.
+    /// A client for `trust`. A CA file is read now, so that a bad one is
+    /// reported before any connection; the system's roots are read only when
+    /// a handshake needs them (see [`TlsClient::preload`]).
     pub fn new(trust: Trust) -> Result<TlsClient, TlsSetupError> {
-        let provider = provider();
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
-        let config = match &trust {
-            Trust::Pin(digest) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(
-                    *digest, provider,
-                )))
-                .with_no_client_auth(),
-            Trust::SystemRoots | Trust::CaFile(_) => {
-                let roots = load_roots(&trust)?;
-                let verifier =
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
-                builder.with_webpki_verifier(verifier).with_no_client_auth()
-            }
-        };
+        let ready = tokio::sync::OnceCell::new();
+        if trust != Trust::SystemRoots {
+            ready
+                .set(Ok(build_connector(&trust)?))
+                .map_err(|_| TlsSetupError::Rustls("configuration built twice".into()))?;
+        }
         Ok(TlsClient {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: Arc::new(LazyConnector {
+                ready,
+                loading: std::sync::Mutex::new(None),
+            }),
             trust,
         })
+    }
+
+    /// Starts reading the trust anchors in the background, if a handshake
+    /// will need them and nobody has started yet. Call it within a tokio
+    /// runtime, as soon as a connection is on its way.
+    pub fn preload(&self) {
+        if self.connector.ready.initialized() {
+            return;
+        }
+        let mut loading = self
+            .connector
+            .loading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if loading.is_none() {
+            let trust = self.trust.clone();
+            *loading = Some(tokio::task::spawn_blocking(move || build_connector(&trust)));
+        }
+    }
+
+    /// The connector, once the trust anchors are loaded.
+    async fn connector(&self) -> Result<TlsConnector, TlsError> {
+        let ready = self
+            .connector
+            .ready
+            .get_or_init(|| async {
+                self.preload();
+                let handle = self
+                    .connector
+                    .loading
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take();
+                match handle {
+                    Some(handle) => handle.await.unwrap_or_else(|e| {
+                        Err(TlsSetupError::Rustls(format!(
+                            "loading the trust anchors failed: {e}"
+                        )))
+                    }),
+                    None => build_connector(&self.trust),
+                }
+            })
+            .await;
+        ready.clone().map_err(TlsError::Setup)
     }
 
     pub fn trust(&self) -> &Trust {
@@ -252,7 +301,8 @@ impl TlsClient {
     {
         let name = ServerName::try_from(server_name.to_string())
             .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
-        let handshake = self.connector.connect(name, stream);
+        let connector = self.connector().await?;
+        let handshake = connector.connect(name, stream);
         let stream = match tokio::time::timeout(timeout, handshake).await {
             Err(_) => return Err(TlsError::Timeout(timeout)),
             Ok(Err(e)) => return Err(self.classify(e)),
@@ -307,6 +357,29 @@ impl TlsClient {
             _ => TlsError::Io(io::Error::other("TLS failure")),
         }
     }
+}
+
+/// Reads the trust anchors and builds the client configuration: the one
+/// provider, TLS 1.3 and 1.2 only, the verifier for `trust`.
+fn build_connector(trust: &Trust) -> Result<TlsConnector, TlsSetupError> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+    let config = match trust {
+        Trust::Pin(digest) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(*digest, provider)))
+            .with_no_client_auth(),
+        Trust::SystemRoots | Trust::CaFile(_) => {
+            let roots = load_roots(trust)?;
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
+        }
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 fn load_roots(trust: &Trust) -> Result<RootCertStore, TlsSetupError> {
