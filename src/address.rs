@@ -150,6 +150,20 @@ impl fmt::Display for Address {
     }
 }
 
+/// The addresses in their first-seen order, each once: a set remembers
+/// what was seen, so a list of 100,000 recipients costs no more than
+/// 100,000 lookups (HARD1).
+pub fn unique(addresses: impl IntoIterator<Item = Address>) -> Vec<Address> {
+    let all: Vec<Address> = addresses.into_iter().collect();
+    let mut seen = std::collections::HashSet::with_capacity(all.len());
+    let first: Vec<bool> = all.iter().map(|address| seen.insert(address)).collect();
+    drop(seen);
+    all.into_iter()
+        .zip(first)
+        .filter_map(|(address, first)| first.then_some(address))
+        .collect()
+}
+
 /// The envelope sender: an address, or the null reverse path `<>` used for
 /// notifications (RFC 5321 4.5.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -380,6 +394,20 @@ mod tests {
         let b = Address::from_parts("a\"b", Some("example.org")).unwrap();
         assert_eq!(b.to_string(), "\"a\\\"b\"@example.org");
         assert_eq!(Address::parse(&b.to_string()).unwrap(), b);
+    }
+
+    #[test]
+    fn unique_keeps_the_first_of_each_in_order() {
+        let list = [
+            "b@x.example",
+            "a@x.example",
+            "b@x.example",
+            "c@x.example",
+            "a@x.example",
+        ]
+        .map(|a| Address::parse(a).unwrap());
+        let kept: Vec<String> = unique(list).iter().map(|a| a.to_string()).collect();
+        assert_eq!(kept, ["b@x.example", "a@x.example", "c@x.example"]);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! recipients that did not get it, whatever stopped it: a refusal, a
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
@@ -402,19 +401,17 @@ fn recipients(
             .map_err(|e| Stop::new(Sysexit::DataErr, format!("-t: {e}")))?;
         found.extend(list);
     }
-    let mut unique: Vec<Address> = Vec::with_capacity(found.len());
-    let mut seen: HashSet<Address> = HashSet::with_capacity(found.len());
-    for address in found {
-        let address = address.qualify(qualify_domain).map_err(|e| {
+    let qualified = found
+        .into_iter()
+        .map(|address| address.qualify(qualify_domain))
+        .collect::<Result<Vec<Address>, _>>()
+        .map_err(|e| {
             Stop::new(
                 Sysexit::Config,
                 format!("qualify_domain {qualify_domain:?}: {e}"),
             )
         })?;
-        if seen.insert(address.clone()) {
-            unique.push(address);
-        }
-    }
+    let unique = crate::address::unique(qualified);
     if unique.is_empty() {
         return Err(if invocation.extract_recipients {
             Stop::new(
