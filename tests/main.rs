@@ -5,4 +5,5 @@ mod support;
 
 mod cli;
 mod interop;
+mod postfix;
 mod submission;
