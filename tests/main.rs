@@ -6,4 +6,5 @@ mod support;
 mod cli;
 mod hardening;
 mod interop;
+mod postfix;
 mod submission;

@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod cmd;
+pub mod postfix;
 pub mod smtp;
 
 pub use certs::{CertKind, TestPki, pki};
