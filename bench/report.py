@@ -73,10 +73,12 @@ def main():
             _, stalls = median_of(wire, client, label, "stalls")
             before, _ = median_of(wire, client, label, "before_syn_ms")
             after, _ = median_of(wire, client, label, "after_close_ms")
+            rtt, _ = median_of(wire, client, label, "handshake_rtt_ms")
             print(f"  {label:>6} {client:<7} n={len(walls):<2} wall min {1000 * min(walls):7.1f} "
                   f"max {1000 * max(walls):7.1f} ms; RTs per run {sorted(set(rts))}, "
                   f"stalls per run {sorted(set(stalls))}; median {fmt(before, '.1f')} ms "
-                  f"before its SYN, {fmt(after, '.1f')} ms after its last packet")
+                  f"before its SYN, {fmt(after, '.1f')} ms after its last packet; "
+                  f"SYN to SYN-ACK {fmt(rtt, '.2f')} ms")
 
     if rss:
         print()

@@ -214,7 +214,10 @@ def analyse(packets, stall):
             f"{p['len']:6} B  {describe(p['head'], p['len'])} {note}".rstrip()
         )
     client_segments = sum(1 for p in packets if p["dir"] == "C" and p["len"] > 0)
+    synack = next((p for p in packets if p["dir"] == "S" and p["flags"] & 0x12 == 0x12), None)
     return {
+        # SYN to SYN-ACK: the link's real round-trip time, to check the delay.
+        "handshake_rtt_ms": 1000 * (synack["ts"] - t0) if synack else None,
         "round_trips": round_trips,
         "stalls": len(stalls),
         "client_data_segments": client_segments,
