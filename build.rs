@@ -33,9 +33,17 @@ with a warning.
 Neither. A TLS\-Required field with another value than No, or more than one, is
 refused (exit 65) in every mode.
 .SH "EXIT STATUS"
+The status speaks for the recipients that did not get the message: 0 only when
+every recipient did. When some did and others did not, the status is that of the
+first permanent failure (else 75), a line on standard error names each recipient
+as delivered or not delivered with the server's reply, and dead.letter names only
+the undelivered ones (X\-Tlsend\-Undelivered fields): never send the message
+again to a recipient reported as delivered. SIGTERM, SIGINT or SIGHUP after the
+message was read stops the delivery, saves the message and exits 75; an internal
+error saves it and exits 70.
 .TP
 \fB0\fR
-sent
+sent to every recipient
 .TP
 \fB64\fR
 usage error
@@ -52,11 +60,15 @@ the recipient's domain is unknown
 \fB69\fR
 permanent refusal, including 5.7.30 (no REQUIRETLS) and 5.7.10 (no verified TLS)
 .TP
+\fB70\fR
+internal error (a bug in tlsend); the message was saved
+.TP
 \fB74\fR
 local I/O error
 .TP
 \fB75\fR
-temporary failure: a 4xx reply, a connection or name lookup failure, a timeout
+temporary failure: a 4xx reply, a connection or name lookup failure, a timeout,
+or a signal
 .TP
 \fB76\fR
 the server broke the SMTP protocol
@@ -72,8 +84,9 @@ configuration error
 The configuration file, searched in this order unless \fB\-C\fR names one.
 .TP
 \fI~/dead.letter\fR
-Where a message that could not be sent is appended (mbox), unless dead_letter
-names another file.
+Where a message that was not delivered to every recipient is appended (mbox,
+mode 0600), with one X\-Tlsend\-Undelivered field per recipient that did not get
+it, unless dead_letter names another file.
 .SH "SEE ALSO"
 sendmail(1), msmtp(1), RFC 8689, RFC 3207
 "#;
