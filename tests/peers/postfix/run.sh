@@ -1,12 +1,13 @@
 #!/bin/sh
 # Runs one throwaway Postfix and its Dovecot auth service for a test
-# (tests/support/postfix.rs), from DIR, which holds postfix/main.cf,
-# postfix/master.cf, dovecot.conf, passwd and deliver.sh.
+# (tests/support/postfix.rs) or for bench/run, from DIR, which holds
+# postfix/main.cf, postfix/master.cf, dovecot.conf, passwd and deliver.sh.
 #
 # Everything runs in this script's process group, which the test made
-# for it. The test holds this script's standard input open; when it
-# closes (the test dropped the instance, or the test process died, even by
-# SIGKILL) the whole group is killed, so nothing outlives the test run.
+# for it (bench/run starts it under setsid). The test holds this script's
+# standard input open; when it closes (the test dropped the instance, or
+# the test process died, even by SIGKILL) the whole group is killed, so
+# nothing outlives the test run.
 # usage: run.sh DIR   (as root)
 set -eu
 dir=$1
