@@ -50,6 +50,17 @@ no round trip in between (STALL = half the round-trip time, at least
 10 ms).  That is the client held back by something other than a reply:
 Nagle's algorithm waiting for a bare ACK (with the peer's delayed ACK, about
 40 ms on Linux), a timer, or slow work of its own.
+
+The opposite, a reply the *server* held back, hides inside a round trip, so
+those are reported too, as *held replies*: a round trip whose last server
+packet before the client's next one arrived at least STALL later than one
+round-trip time (the SYN to SYN-ACK time) after the client's previous
+packet.  The client's own reaction time is not part of it; the server's
+work is (an fsync, say), and so is the server's Nagle's algorithm: a reply
+written right after an earlier, still unacknowledged small write (TLS 1.3
+session tickets, or the reply to the previous pipelined command) waits for
+the client's ACK of that write, which the client's kernel may delay by its
+~40 ms delayed-ACK timer.  That is what the captures show against Postfix.
 """
 
 import json
@@ -180,8 +191,10 @@ def analyse(packets, stall):
                 saw_synack = True
             if f & 0x07 or p["len"] > 0:
                 significant.append(p)
-    round_trips, stalls = 0, []
-    last_client, answered = None, False
+    synack = next((p for p in packets if p["dir"] == "S" and p["flags"] & 0x12 == 0x12), None)
+    rtt = synack["ts"] - packets[0]["ts"] if synack else 0.0
+    round_trips, stalls, held = 0, [], []
+    last_client, last_server, answered = None, None, False
     client_isn, client_end = None, 0  # client's bytes so far, relative to its ISN
     marks = {}
     for p in significant:
@@ -191,6 +204,10 @@ def analyse(packets, stall):
             if answered:
                 round_trips += 1
                 marks[id(p)] = f"<- waited (round trip {round_trips})"
+                extra = last_server["ts"] - last_client["ts"] - rtt
+                if extra >= stall:
+                    held.append(extra)
+                    marks[id(p)] += f", the reply held {1000 * extra:.1f} ms beyond the RTT"
             elif last_client is not None and p["ts"] - last_client["ts"] >= stall:
                 stalls.append(p["ts"] - last_client["ts"])
                 marks[id(p)] = f"<- STALL {1000 * (p['ts'] - last_client['ts']):.1f} ms, no reply awaited"
@@ -198,9 +215,11 @@ def analyse(packets, stall):
             end = (p["seq"] - client_isn) % 2**32 + p["len"] + (1 if p["flags"] & 0x03 else 0)
             client_end = max(client_end, end)
             last_client = p
-        elif client_isn is not None and p["flags"] & 0x10:
+        else:
+            last_server = p
             # Did this server packet see all the client had sent?
-            if (p["ack"] - client_isn) % 2**32 >= client_end:
+            if client_isn is not None and p["flags"] & 0x10 \
+                    and (p["ack"] - client_isn) % 2**32 >= client_end:
                 answered = True
     t0 = packets[0]["ts"]
     sig_ids = {id(p) for p in significant}
@@ -214,12 +233,12 @@ def analyse(packets, stall):
             f"{p['len']:6} B  {describe(p['head'], p['len'])} {note}".rstrip()
         )
     client_segments = sum(1 for p in packets if p["dir"] == "C" and p["len"] > 0)
-    synack = next((p for p in packets if p["dir"] == "S" and p["flags"] & 0x12 == 0x12), None)
     return {
         # SYN to SYN-ACK: the link's real round-trip time, to check the delay.
         "handshake_rtt_ms": 1000 * (synack["ts"] - t0) if synack else None,
         "round_trips": round_trips,
         "stalls": len(stalls),
+        "held_replies": len(held),
         "client_data_segments": client_segments,
         "first_ts": significant[0]["ts"],
         "last_client_ts": last_client["ts"] if last_client else t0,
@@ -262,6 +281,7 @@ def main():
                 f"{counts['before_syn_ms']:.1f} ms before the SYN, "
                 f"{counts['after_close_ms']:.1f} ms after its last packet; "
                 f"{counts['round_trips']} round trips, {counts['stalls']} stalls, "
+                f"{counts['held_replies']} replies held by the server, "
                 f"{counts['client_data_segments']} client data segments\n"
             )
             ladder.write("\n".join(lines) + "\n")
