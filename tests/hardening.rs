@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::support::{Behaviour, Output, Step, TestServer, Tlsend, pki};
+use crate::support::{Behaviour, Step, TestServer, Tlsend, assert_exit, pki};
 
 const MESSAGE: &str = "From: Alice <alice@example.org>\n\
 To: Bob <bob@example.net>\n\
@@ -33,18 +33,6 @@ fn offline() -> Tlsend {
     ]);
     t.time_limit(Duration::from_secs(30));
     t
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
-    assert_eq!(output.code, Some(code), "stderr: {}", output.stderr);
-    for needle in needles {
-        assert!(
-            output.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            output.stderr
-        );
-    }
 }
 
 /// The one entry in dead.letter, which must hold the message.
