@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::support::{Behaviour, Output, Step, TestServer, Tlsend, pki};
+use crate::support::{Behaviour, Step, TestServer, Tlsend, assert_exit, pki};
 
 const MESSAGE: &str = "From: Alice <alice@example.org>\n\
 To: Bob <bob@example.net>\n\
@@ -33,18 +33,6 @@ fn offline() -> Tlsend {
     ]);
     t.time_limit(Duration::from_secs(30));
     t
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
-    assert_eq!(output.code, Some(code), "stderr: {}", output.stderr);
-    for needle in needles {
-        assert!(
-            output.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            output.stderr
-        );
-    }
 }
 
 /// The one entry in dead.letter, which must hold the message.
@@ -355,4 +343,92 @@ fn trust_roots_are_loaded_only_for_a_handshake() {
     assert_exit(&output, 78, &["no usable trusted CA certificates"]);
     assert!(!server.saw("MAIL"), "nothing was sent");
     saved_entry(&t, "Hello Bob.");
+}
+
+/// A plain-text SMTP server that does one thing at a time: it reads a
+/// command, then writes its reply, blocking until the reply is written. It
+/// stops reading while its replies back up, as simple servers do. Returns
+/// its port and, when the session ends, the number of RCPTs it accepted.
+fn one_at_a_time_server() -> (u16, std::sync::mpsc::Receiver<usize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    // Small fixed buffers (inherited by the accepted socket), as on a busy
+    // server: loopback's autotuned megabytes would hide the deadlock.
+    rustix::net::sockopt::set_socket_recv_buffer_size(&listener, 4096).expect("SO_RCVBUF");
+    rustix::net::sockopt::set_socket_send_buffer_size(&listener, 4096).expect("SO_SNDBUF");
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+        let _ = stream.set_nodelay(true);
+        let mut writer = stream.try_clone().expect("clone");
+        let mut reader = BufReader::new(stream);
+        let mut rcpts = 0;
+        let mut reply = |text: &str| writer.write_all(text.as_bytes()).is_ok();
+        if !reply("220 one-at-a-time ESMTP\r\n") {
+            return;
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let ok = match verb.as_str() {
+                "EHLO" => reply("250-one-at-a-time\r\n250 PIPELINING\r\n"),
+                "RCPT" => {
+                    rcpts += 1;
+                    reply("250 2.1.5 recipient ok, and some words to make the reply longer\r\n")
+                }
+                "DATA" => {
+                    let sent = reply("354 go ahead\r\n");
+                    while sent && reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        if line.ends_with("\r\n.\r\n") || line == ".\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    reply("250 2.0.0 queued\r\n")
+                }
+                "QUIT" => {
+                    let _ = reply("221 bye\r\n");
+                    break;
+                }
+                _ => reply("250 2.0.0 ok\r\n"),
+            };
+            if !ok {
+                break;
+            }
+        }
+        let _ = done.send(rcpts);
+    });
+    (port, result)
+}
+
+// covers: SUB7, FAIL8
+#[test]
+fn sub7_a_long_recipient_list_is_pipelined_in_groups() {
+    // More recipients than one pipelined group holds (1000 commands): the
+    // groups follow one another, every reply is matched to its command,
+    // and a server that reads one command at a time is never left with
+    // more replies to write than its buffers take.
+    let recipients: Vec<String> = (0..2_500).map(|i| format!("r{i}@example.net")).collect();
+    let (port, accepted) = one_at_a_time_server();
+    let mut t = Tlsend::new();
+    t.args(["-C", "/dev/null", "--host", "127.0.0.1", "--tls", "none"])
+        .args(["--port", &port.to_string(), "--timeout", "10"])
+        .args(["-f", "alice@example.org"])
+        .args(&recipients)
+        .stdin(MESSAGE)
+        .time_limit(Duration::from_secs(120));
+    let output = t.run();
+    assert_exit(&output, 0, &[]);
+    let accepted = accepted
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server finished");
+    assert_eq!(accepted, recipients.len());
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Advertise, AuthConfig, Behaviour, CertKind, Output, Replies, StartTls, Step, TestServer,
-    Tlsend, pki,
+    Tlsend, assert_exit, pki,
 };
 
 const MESSAGE: &str = "From: Alice <alice@example.org>\n\
@@ -40,18 +40,6 @@ fn send_message(server: &TestServer, extra: &[&str], message: &[u8]) -> (Output,
         .stdin(message);
     let output = tlsend.run();
     (output, tlsend)
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
-    assert_eq!(output.code, Some(code), "stderr: {}", output.stderr);
-    for needle in needles {
-        assert!(
-            output.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            output.stderr
-        );
-    }
 }
 
 /// Nothing of the message reached the server.

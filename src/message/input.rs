@@ -677,39 +677,34 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn message() -> impl Strategy<Value = Vec<u8>> {
-            proptest::collection::vec(
-                prop_oneof![
-                    Just(b"\n".to_vec()),
-                    Just(b"\r\n".to_vec()),
-                    Just(b"\r".to_vec()),
-                    Just(b"\0".to_vec()),
-                    Just(b".".to_vec()),
-                    Just(b"X-A: ".to_vec()),
-                    Just(b"ab".to_vec()),
-                    Just(b" ".to_vec()),
-                    Just("ü".as_bytes().to_vec()),
-                    Just(vec![0xff]),
-                ],
-                0..80,
-            )
-            .prop_map(|parts| parts.concat())
+        /// Up to 80 of `pieces`, joined.
+        fn joined(pieces: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(0..pieces.len(), 0..80)
+                .prop_map(move |picks| picks.into_iter().flat_map(|i| pieces[i]).copied().collect())
         }
 
+        /// Every kind of byte the scan must judge, bad ones included.
+        const ANY: &[&[u8]] = &[
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"\0",
+            b".",
+            b"X-A: ",
+            b"ab",
+            b" ",
+            "ü".as_bytes(),
+            b"\xff",
+        ];
         /// Messages the scan accepts: no bare CR, NUL or invalid UTF-8.
+        const SENDABLE: &[&[u8]] = &[b"\n", b"\r\n", b".", b"X-A: ", b"ab", b" "];
+
+        fn message() -> impl Strategy<Value = Vec<u8>> {
+            joined(ANY)
+        }
+
         fn sendable() -> impl Strategy<Value = Vec<u8>> {
-            proptest::collection::vec(
-                prop_oneof![
-                    Just(b"\n".to_vec()),
-                    Just(b"\r\n".to_vec()),
-                    Just(b".".to_vec()),
-                    Just(b"X-A: ".to_vec()),
-                    Just(b"ab".to_vec()),
-                    Just(b" ".to_vec()),
-                ],
-                0..80,
-            )
-            .prop_map(|parts| parts.concat())
+            joined(SENDABLE)
         }
 
         fn summary(input: &Input) -> (Option<Problem>, Vec<u8>, bool, Vec<u8>, u64, bool, bool) {

@@ -113,7 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Sends several commands in one write (RFC 2920 PIPELINING).
-    pub(crate) async fn send_batch(&mut self, step: Step, lines: &[String]) -> Result<(), Error> {
+    pub(crate) async fn send_batch(&mut self, step: Step, lines: &[&str]) -> Result<(), Error> {
         let mut bytes = Vec::new();
         for line in lines {
             self.transcript.sent(line);

@@ -28,6 +28,13 @@ use super::reply::Reply;
 use super::transcript::Transcript;
 use crate::tls::{Established, TlsClient};
 
+/// Most commands written in one pipelined group before their replies are
+/// read. Their replies, some 40 KiB, fit in the socket buffers between a
+/// client and a server that is not reading, so neither side can block the
+/// other; and 1000 is Postfix's default recipient limit, so a usual
+/// envelope still goes in one group.
+const PIPELINE_GROUP: usize = 1000;
+
 /// What a session needs to know besides the stream.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -305,20 +312,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         rcpts: Vec<String>,
     ) -> Result<Answered, Error> {
         let count = rcpts.len();
-        let mut batch = Vec::with_capacity(count + 2);
-        batch.push(mail);
-        batch.extend(rcpts);
-        batch.push("DATA".to_string());
-        if let Err(e) = self.conn.send_batch(Step::Mail, &batch).await {
-            return Err(self.fail(e));
+        let mut commands = Vec::with_capacity(count + 2);
+        commands.push((Step::Mail, mail));
+        commands.extend(rcpts.into_iter().map(|rcpt| (Step::Rcpt, rcpt)));
+        commands.push((Step::Data, "DATA".to_string()));
+        // Groups of bounded size: a client that writes a huge group without
+        // reading can fill the server's send buffer with replies until the
+        // server stops reading, and both wait forever (the deadlock RFC 2920
+        // section 3.1 warns of).
+        let mut replies = Vec::with_capacity(commands.len());
+        for group in commands.chunks(PIPELINE_GROUP) {
+            let lines: Vec<&str> = group.iter().map(|(_, line)| line.as_str()).collect();
+            if let Err(e) = self.conn.send_batch(group[0].0, &lines).await {
+                return Err(self.fail(e));
+            }
+            for (step, _) in group {
+                let reply = self.read(*step).await?;
+                replies.push(reply);
+            }
+            // A refused MAIL makes every later command pointless; stop
+            // before DATA while every reply is accounted for.
+            if replies.len() < commands.len() && !replies[0].is_positive() {
+                let mail_reply = replies.swap_remove(0);
+                return Err(self.fail(refusal_or_violation(Step::Mail, mail_reply, "250 to MAIL")));
+            }
         }
-        let mail_reply = self.read(Step::Mail).await?;
-        let mut replies = Vec::with_capacity(count);
-        for _ in 0..count {
-            let reply = self.read(Step::Rcpt).await?;
-            replies.push(self.check_rcpt(reply)?);
-        }
-        let data_reply = self.read(Step::Data).await?;
+        let data_reply = replies
+            .pop()
+            .ok_or_else(|| self.fail(Error::new(Step::Data, ErrorKind::Closed)))?;
+        let mut replies = replies.into_iter();
+        let Some(mail_reply) = replies.next() else {
+            return Err(self.fail(Error::new(Step::Mail, ErrorKind::Closed)));
+        };
+        let replies = replies
+            .map(|reply| self.check_rcpt(reply))
+            .collect::<Result<Vec<Reply>, Error>>()?;
         let go_ahead = data_reply.code() == 354;
         let accepted = replies.iter().any(Reply::is_positive);
         if !mail_reply.is_positive() || !accepted {

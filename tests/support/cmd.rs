@@ -19,6 +19,19 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// The run ended with `code` and its stderr holds every one of `needles`.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(output.code, Some(code), "stderr: {}", output.stderr);
+    for needle in needles {
+        assert!(
+            output.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            output.stderr
+        );
+    }
+}
+
 /// A tlsend invocation being prepared.
 pub struct Tlsend {
     home: tempfile::TempDir,

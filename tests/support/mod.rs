@@ -8,7 +8,7 @@ pub mod postfix;
 pub mod smtp;
 
 pub use certs::{CertKind, TestPki, pki};
-pub use cmd::{Output, Tlsend};
+pub use cmd::{Output, Tlsend, assert_exit};
 pub use smtp::{
     Advertise, AuthConfig, Behaviour, Received, Replies, StartTls, Step, TestServer, Violation,
 };
