@@ -88,6 +88,7 @@ fn main() {
                     sender: "a@b.example",
                     date: "Sun Nov 29 00:00:00 2026",
                     undelivered: Vec::new(),
+                    headerless: false,
                 };
                 deadletter::save(&dir.path().join("dead.letter"), &entry, &message[..])
                     .expect("saved");

@@ -170,6 +170,9 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
             return Sysexit::IoErr;
         }
     };
+    if let Some(note) = &input.spool_fallback {
+        say(&format!("warning: {note}"));
+    }
     let env = |key: &str| std::env::var_os(key);
     // From here on the message is in tlsend's hands: nothing may lose it.
     let mut keep = Keep {
@@ -221,7 +224,7 @@ fn handle(
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime,
+        Ok(runtime) => Detached(Some(runtime)),
         Err(e) => {
             let stop = Stop::new(
                 Sysexit::Software,
@@ -257,48 +260,181 @@ fn handle(
     keep.sender = prepared.envelope.sender.to_string();
     keep.recipients.clone_from(&prepared.envelope.recipients);
     fault::point("before-delivery");
-    let ready = match ready_to_deliver(&prepared, input, verbose) {
+    let mut ready = match ready_to_deliver(&prepared, input, verbose) {
         Ok(ready) => ready,
         Err(stop) => return stopped(keep, stop),
     };
+    if let Some(login) = &prepared.request.login {
+        // A password command may take its time (or hang on a prompt): it
+        // runs on a thread of its own so that a signal still stops the run.
+        let source = login.secret.clone();
+        let command = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let watched = command.clone();
+        let fetch = runtime.spawn_blocking(move || source.fetch_watched(&watched));
+        let fetched = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                name = interrupts.received() => Err(name),
+                fetched = fetch => Ok(fetched),
+            }
+        });
+        let secret = match fetched {
+            Err(name) => {
+                // The command was started for this run: it ends with it,
+                // with everything in its process group.
+                let pid = command.load(std::sync::atomic::Ordering::SeqCst);
+                if let Some(group) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+                }
+                return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+            }
+            Ok(Ok(Ok(secret))) => secret,
+            Ok(Ok(Err(e))) => {
+                // The Ctrl-C that reached tlsend reached the command too:
+                // then the signal is the news, not the command's failure.
+                let late = runtime.block_on(tokio::time::timeout(
+                    std::time::Duration::from_millis(200),
+                    interrupts.received(),
+                ));
+                if let Ok(name) = late {
+                    return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+                }
+                return stopped(keep, Stop::new(Sysexit::Config, e.to_string()));
+            }
+            Ok(Err(e)) => {
+                let stop = Stop::new(
+                    Sysexit::Software,
+                    format!("fetching the password failed: {e}"),
+                );
+                return stopped(keep, stop);
+            }
+        };
+        ready.submission.credentials = Some((
+            Credentials::new(login.user.clone(), secret.expose()),
+            login.choice,
+        ));
+    }
     let job = Job {
         envelope: &prepared.envelope,
         mode: prepared.decision.mode,
         open_message: &ready.open,
         progress: &keep.progress,
     };
-    let delivery = deliver::submit(
+    let mut delivery = Box::pin(deliver::submit(
         &ready.submission,
         ready.tls.as_ref(),
         job,
         &ready.transcript,
-    );
-    let delivered = runtime.block_on(async {
+    ));
+    let mut delivered = runtime.block_on(async {
         tokio::select! {
             biased;
             name = interrupts.received() => Err(name),
-            outcome = delivery => Ok(outcome),
+            outcome = &mut delivery => Ok(outcome),
         }
     });
+    if let Err(name) = delivered
+        && keep.progress.verdict().is_pending()
+    {
+        // The server may already hold the whole message: dropping the
+        // connection now would leave unknown whether it took it, and a
+        // resend could deliver it twice. Wait for the verdict (at most the
+        // end-of-data timeout); a second signal stops even that.
+        say(&format!(
+            "{name} received while the server was taking the message: waiting for its verdict; \
+             a second signal stops at once"
+        ));
+        delivered = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                name = interrupts.received() => Err(name),
+                outcome = &mut delivery => Ok(outcome),
+            }
+        });
+        if let Err(name) = delivered {
+            drop(delivery);
+            return interrupted(keep, name, Interrupted::AwaitingVerdict, verbose);
+        }
+    }
     match delivered {
         Ok(outcome) => {
             report(&outcome, verbose);
             (outcome.exit_status(), undelivered(&outcome))
         }
         Err(name) => {
-            let why = local_failure(
-                codes::STOPPED,
-                Sysexit::TempFail,
-                format!("tlsend was stopped by {name} before the server took the message"),
-            );
-            say(&format!(
-                "{name} received: the delivery was abandoned and the connection closed"
-            ));
-            let outcome = keep.progress.stopped(&keep.recipients, &why);
-            report(&outcome, verbose);
-            (Sysexit::TempFail, undelivered(&outcome))
+            drop(delivery);
+            interrupted(keep, name, Interrupted::DuringDelivery, verbose)
         }
     }
+}
+
+/// The I/O runtime, which on drop leaves a blocking task still running
+/// (a password command that hangs) behind instead of waiting for it: the
+/// run is over and the message is to be saved.
+struct Detached(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Detached {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes the runtime out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime used after drop"))
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Where a signal stopped the run.
+enum Interrupted {
+    BeforeConnecting,
+    DuringDelivery,
+    /// After the whole message was sent, before the server's verdict.
+    AwaitingVerdict,
+}
+
+/// FAIL7: the run was stopped by `name`; what servers had answered for
+/// stands, every other recipient did not get the message (or, after the
+/// final dot, may have).
+fn interrupted(
+    keep: &Keep,
+    name: &str,
+    when: Interrupted,
+    verbose: bool,
+) -> (Sysexit, Vec<(String, String)>) {
+    let (said, detail) = match when {
+        Interrupted::BeforeConnecting => (
+            "nothing was sent",
+            format!("tlsend was stopped by {name} before it connected"),
+        ),
+        Interrupted::DuringDelivery => (
+            "the delivery was abandoned and the connection closed",
+            format!("tlsend was stopped by {name} before the server took the message"),
+        ),
+        Interrupted::AwaitingVerdict => (
+            "the connection was closed before the server's verdict",
+            format!(
+                "tlsend was stopped by {name} after sending the whole message and before the \
+                 server's verdict: the server may have taken it"
+            ),
+        ),
+    };
+    say(&format!("{name} received: {said}"));
+    let why = local_failure(codes::STOPPED, Sysexit::TempFail, detail);
+    let outcome = keep.progress.stopped(&keep.recipients, &why);
+    report(&outcome, verbose);
+    (Sysexit::TempFail, undelivered(&outcome))
 }
 
 fn prepare(
@@ -337,9 +473,11 @@ fn prepare(
     let recipients = recipients(invocation, &header, &request.qualify_domain)?;
 
     // Bcc and Resent-Bcc never leave this machine (IN3, RFC 5322 3.6.3 and
-    // 3.6.6; msmtp and Postfix do the same).
+    // 3.6.6; msmtp and Postfix do the same), nor do the fields with which
+    // a saved copy names its undelivered recipients.
     header.remove_all("Bcc");
     header.remove_all("Resent-Bcc");
+    header.remove_all(deadletter::UNDELIVERED_FIELD);
     match decision.edit {
         HeaderEdit::Keep => {}
         HeaderEdit::RemoveTlsRequired => {
@@ -413,7 +551,13 @@ fn recipients(
         })?;
     let unique = crate::address::unique(qualified);
     if unique.is_empty() {
-        return Err(if invocation.extract_recipients {
+        return Err(if invocation.extract_recipients && header.is_resent() {
+            Stop::new(
+                Sysexit::DataErr,
+                "-t: the message has Resent-* fields, so its recipients are those of Resent-To, \
+                 Resent-Cc and Resent-Bcc (RFC 5322 3.6.6), and it has none, and none was given",
+            )
+        } else if invocation.extract_recipients {
             Stop::new(
                 Sysexit::DataErr,
                 "-t: the message has no recipient in To, Cc or Bcc, and none was given",
@@ -487,8 +631,8 @@ struct Ready<'a> {
     open: Box<dyn Fn() -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> + Sync + 'a>,
 }
 
-/// Sets up TLS trust and fetches the secret (a password command may run
-/// here), and says with -v what is about to happen.
+/// Sets up TLS trust and says with -v what is about to happen; the secret
+/// is fetched by the caller, where a signal can interrupt it.
 fn ready_to_deliver<'a>(
     prepared: &'a Prepared,
     input: &'a Input,
@@ -516,17 +660,7 @@ fn ready_to_deliver<'a>(
         ),
         _ => None,
     };
-    let mut submission = request.submission.clone();
-    if let Some(login) = &request.login {
-        let secret = login
-            .secret
-            .fetch()
-            .map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?;
-        submission.credentials = Some((
-            Credentials::new(login.user.clone(), secret.expose()),
-            login.choice,
-        ));
-    }
+    let submission = request.submission.clone();
     let header = &prepared.header;
     let open = move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
         Ok(Box::new(message::message_reader(header, input)?))
@@ -589,10 +723,14 @@ fn save_dead_letter(
         sender: &keep.sender,
         date: &date,
         undelivered,
+        headerless: input.header_block.is_empty() && !input.has_separator,
     };
+    // The header without fields of tlsend's own that came with the input,
+    // then every other byte as read.
+    let header = deadletter::without_own_fields(&input.header_block);
     let saved = input
-        .raw_reader()
-        .and_then(|reader| deadletter::save(&path, &entry, reader));
+        .reader_after_header()
+        .and_then(|rest| deadletter::save(&path, &entry, io::Cursor::new(header).chain(rest)));
     match saved {
         Ok(()) if some_delivered => say(&format!(
             "the message was saved to {} for the recipients that did not get it (named in its {} fields); the others must not be sent it again",

@@ -29,6 +29,9 @@ pub struct Entry<'a> {
     /// The recipients that did not get the message, each with why (FAIL8);
     /// those that did are not named, so nobody resends to them.
     pub undelivered: Vec<(String, String)>,
+    /// The message has no header of its own: an empty line then keeps its
+    /// first line from being read as part of tlsend's fields.
+    pub headerless: bool,
 }
 
 /// The field that names an undelivered recipient in a saved entry.
@@ -71,6 +74,9 @@ fn write_entry(file: &mut File, entry: &Entry<'_>, mut message: impl Read) -> io
             one_line(why, 600)
         )?;
     }
+    if entry.headerless && !entry.undelivered.is_empty() {
+        writeln!(out)?;
+    }
     let mut quoter = MboxQuoter::default();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut converted = Vec::with_capacity(chunk.len() + 1024);
@@ -91,6 +97,30 @@ fn write_entry(file: &mut File, entry: &Entry<'_>, mut message: impl Read) -> io
     out.flush()?;
     drop(out);
     file.sync_all()
+}
+
+/// The header block without any `X-Tlsend-Undelivered` field it carried
+/// (a resubmitted dead letter, or a forged one): only the fields this run
+/// writes may name undelivered recipients.
+pub fn without_own_fields(header_block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header_block.len());
+    let mut dropping = false;
+    for line in header_block.split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            dropping = line
+                .get(..UNDELIVERED_FIELD.len() + 1)
+                .is_some_and(|start| {
+                    start[..UNDELIVERED_FIELD.len()]
+                        .eq_ignore_ascii_case(UNDELIVERED_FIELD.as_bytes())
+                        && matches!(start[UNDELIVERED_FIELD.len()], b':' | b' ' | b'\t')
+                });
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 /// The sender word of the `From ` line. Readers split that line at white
@@ -277,6 +307,7 @@ mod tests {
             sender,
             date,
             undelivered: Vec::new(),
+            headerless: false,
         };
         save(
             &path,
@@ -309,6 +340,7 @@ mod tests {
             sender: "x\n\nFrom forged@evil.example Mon Jan  1 00:00:00 2026\nSubject: forged",
             date: "Sun Nov 22 22:18:00 2026",
             undelivered: vec![("b@x.example".into(), "550 no\r\nFrom evil".into())],
+            headerless: false,
         };
         save(&path, &entry, &b"Subject: real\n\nbody\n"[..]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -334,6 +366,31 @@ mod tests {
             assert_eq!(out.len(), n + 1 + 7 + 1);
             assert_eq!(out[..n + 1], vec![b'>'; n + 1][..]);
         }
+    }
+
+    // covers: FAIL8
+    #[test]
+    fn fail8_only_this_runs_fields_name_undelivered_recipients() {
+        let block = b"Subject: s\nX-Tlsend-Undelivered: ceo@x.example (stale)\n  folded\nx-tlsend-undelivered : b@x.example\nTo: t@x.example\nX-Tlsend-Undelivered-Not: kept\n";
+        assert_eq!(
+            without_own_fields(block),
+            b"Subject: s\nTo: t@x.example\nX-Tlsend-Undelivered-Not: kept\n"
+        );
+        // A message without a header: an empty line after the fields.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.letter");
+        let entry = Entry {
+            sender: "a@x.example",
+            date: "Sun Nov 22 22:18:00 2026",
+            undelivered: vec![("b@x.example".into(), "4.4.2 gone".into())],
+            headerless: true,
+        };
+        save(&path, &entry, &b"  indented output of a cron job\n"[..]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with("X-Tlsend-Undelivered: b@x.example (4.4.2 gone)\n\n  indented output of a cron job\n\n"),
+            "{text}"
+        );
     }
 
     #[test]

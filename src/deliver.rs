@@ -130,6 +130,7 @@ pub async fn attempt(
             .clone()
             .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
         timeouts: plan.timeouts,
+        verdict: job.progress.verdict().clone(),
     };
     let server = plan.server();
     match (plan.security, tls) {

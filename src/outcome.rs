@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::address::Address;
 use crate::exit::{self, Classified, Sysexit};
-use crate::smtp::Reply;
+use crate::smtp::{Reply, VerdictPending};
 
 /// What happened to one recipient.
 #[derive(Clone, Debug)]
@@ -102,9 +102,16 @@ impl Outcome {
 #[derive(Debug, Default)]
 pub struct Progress {
     recorded: RefCell<HashMap<Address, Result<Accepted, Failure>>>,
+    verdict: VerdictPending,
 }
 
 impl Progress {
+    /// The flag the sessions of this delivery raise while a server's
+    /// verdict on the whole message is pending.
+    pub fn verdict(&self) -> &VerdictPending {
+        &self.verdict
+    }
+
     /// Records results, replacing earlier ones for the same recipients.
     pub fn record(&self, outcome: &Outcome) {
         let mut recorded = self.recorded.borrow_mut();

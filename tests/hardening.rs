@@ -353,10 +353,6 @@ fn one_at_a_time_server() -> (u16, std::sync::mpsc::Receiver<usize>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
-    // Small fixed buffers (inherited by the accepted socket), as on a busy
-    // server: loopback's autotuned megabytes would hide the deadlock.
-    rustix::net::sockopt::set_socket_recv_buffer_size(&listener, 4096).expect("SO_RCVBUF");
-    rustix::net::sockopt::set_socket_send_buffer_size(&listener, 4096).expect("SO_SNDBUF");
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let Ok((stream, _)) = listener.accept() else {
@@ -413,9 +409,10 @@ fn one_at_a_time_server() -> (u16, std::sync::mpsc::Receiver<usize>) {
 #[test]
 fn sub7_a_long_recipient_list_is_pipelined_in_groups() {
     // More recipients than one pipelined group holds (1000 commands): the
-    // groups follow one another, every reply is matched to its command,
-    // and a server that reads one command at a time is never left with
-    // more replies to write than its buffers take.
+    // groups follow one another and every reply is matched to its command,
+    // with a server that reads one command at a time. (That the groups keep
+    // both sides from blocking is shown in smtp/session/tests.rs over a
+    // pipe whose buffers do not grow.)
     let recipients: Vec<String> = (0..2_500).map(|i| format!("r{i}@example.net")).collect();
     let (port, accepted) = one_at_a_time_server();
     let mut t = Tlsend::new();
@@ -431,4 +428,175 @@ fn sub7_a_long_recipient_list_is_pipelined_in_groups() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the server finished");
     assert_eq!(accepted, recipients.len());
+}
+
+/// tlsend configured for `server` through a config file (for the keys that
+/// have no flag), trusting the test CA.
+fn configured(server: &TestServer, extra: &str) -> Tlsend {
+    let mut t = Tlsend::new();
+    t.config(&format!(
+        "[account.test]\nhost = \"localhost\"\nport = {}\ntimeout = 10\n{extra}\n",
+        server.port
+    ))
+    .env("SSL_CERT_FILE", pki().ca_file())
+    .args(["-f", "alice@example.org", "bob@example.net"])
+    .stdin(MESSAGE)
+    .time_limit(Duration::from_secs(60));
+    t
+}
+
+/// Waits until the server holds the whole message.
+#[track_caller]
+fn wait_for_message(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.messages_so_far().is_empty() {
+        assert!(Instant::now() < deadline, "the message never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// covers: FAIL7, FAIL8
+#[test]
+fn fail7_a_signal_after_the_final_dot_waits_for_the_servers_verdict() {
+    // The server holds the whole message and answers 2 s later: stopping
+    // then would report as undelivered a message the server took.
+    let server = TestServer::start(
+        Behaviour {
+            end_of_data_delay: Some(Duration::from_secs(2)),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let t = configured(&server, "");
+    let running = t.start();
+    wait_for_message(&server);
+    running.signal(Signal::TERM);
+    let output = running.finish();
+    assert_exit(
+        &output,
+        0,
+        &["SIGTERM received while the server was taking the message: waiting for its verdict"],
+    );
+    assert!(
+        t.dead_letter().is_none(),
+        "a delivered message is not saved"
+    );
+    assert_eq!(server.messages().len(), 1);
+}
+
+// covers: FAIL7, FAIL8
+#[test]
+fn fail7_a_second_signal_stops_the_wait_and_says_the_outcome_is_unknown() {
+    let server = TestServer::start(
+        Behaviour {
+            silent_at: Some(Step::EndOfData),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let t = configured(&server, "data_timeout = 30");
+    let running = t.start();
+    wait_for_message(&server);
+    running.signal(Signal::TERM);
+    std::thread::sleep(Duration::from_millis(500));
+    running.signal(Signal::INT);
+    let output = running.finish();
+    assert_exit(
+        &output,
+        75,
+        &[
+            "waiting for its verdict",
+            "SIGINT received: the connection was closed before",
+        ],
+    );
+    let saved = saved_entry(&t, "Hello Bob.");
+    assert!(saved.contains("the server may have taken it"), "{saved}");
+}
+
+// covers: FAIL7
+#[test]
+fn fail7_a_signal_stops_a_password_command_that_hangs() {
+    let server = TestServer::start(Behaviour::default(), pki());
+    // The command and what it started end with the run: the pipes they
+    // share with tlsend close at once.
+    let t = configured(
+        &server,
+        "user = \"alice\"\npassword_command = \"sleep 30; echo secret\"",
+    );
+    let running = t.start();
+    std::thread::sleep(Duration::from_millis(500));
+    running.signal(Signal::TERM);
+    let started = Instant::now();
+    let output = running.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited for the command"
+    );
+    assert_exit(&output, 75, &["SIGTERM received: nothing was sent"]);
+    saved_entry(&t, "Hello Bob.");
+    assert!(!server.saw("MAIL"));
+}
+
+// covers: FAIL8, FAIL3
+#[test]
+fn fail8_only_this_runs_fields_name_undelivered_recipients() {
+    // A resubmitted dead letter, or a form, brings its own fields: they are
+    // neither sent nor kept as if they named undelivered recipients.
+    let message = "X-Tlsend-Undelivered: ceo@example.net (4.4.2 stale)\n\
+From: Alice <alice@example.org>\nSubject: again\n\nHello Bob.\n";
+    let server = TestServer::start(
+        Behaviour {
+            replies: crate::support::Replies {
+                rcpt_for: vec![("carol@example.net".into(), "550 5.1.1 unknown".into())],
+                ..Default::default()
+            },
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args([
+        "-f",
+        "alice@example.org",
+        "bob@example.net",
+        "carol@example.net",
+    ])
+    .stdin(message);
+    let output = t.run();
+    assert_exit(&output, 67, &[]);
+    let sent = server.messages()[0].text();
+    assert!(!sent.contains("X-Tlsend"), "{sent}");
+    let saved = saved_entry(&t, "Hello Bob.");
+    let named: Vec<&str> = saved
+        .lines()
+        .filter(|l| l.starts_with("X-Tlsend-Undelivered"))
+        .collect();
+    assert_eq!(named.len(), 1, "{saved}");
+    assert!(named[0].contains("carol@example.net"), "{saved}");
+
+    // Output without a header: the fields end before its first line.
+    let mut t = offline();
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .stdin("  indented cron output\n");
+    let output = t.run();
+    assert_exit(&output, 75, &[]);
+    let saved = saved_entry(&t, "indented cron output");
+    assert!(
+        saved.contains(")\n\n  indented cron output\n"),
+        "an empty line separates the fields: {saved}"
+    );
+}
+
+// covers: FAIL3, IN11
+#[test]
+fn fail3_a_missing_temporary_directory_does_not_lose_a_large_message() {
+    let body = "a line of the body that repeats\n".repeat(100_000);
+    let server = TestServer::start(Behaviour::default(), pki());
+    let mut t = Tlsend::to_server(&server, pki());
+    t.args(["-f", "alice@example.org", "bob@example.net"])
+        .env("TMPDIR", "/nonexistent")
+        .stdin(format!("Subject: big\n\n{body}"));
+    let output = t.run();
+    assert_exit(&output, 0, &[]);
+    assert_eq!(server.messages().len(), 1);
 }

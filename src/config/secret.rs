@@ -7,8 +7,10 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::ConfigError;
 
@@ -49,17 +51,33 @@ impl fmt::Display for Secret {
 impl SecretSource {
     /// Gets the secret. Errors name the source, never its output.
     pub fn fetch(&self) -> Result<Secret, ConfigError> {
+        self.fetch_watched(&AtomicU32::new(0))
+    }
+
+    /// As [`fetch`](Self::fetch); while a password command runs, `running`
+    /// holds its process id, which is also the id of a process group of its
+    /// own, so that a caller told to stop can end the command and whatever
+    /// it started. (Its standard input is /dev/null; prompts go through
+    /// agents such as gpg-agent, not this terminal.)
+    pub fn fetch_watched(&self, running: &AtomicU32) -> Result<Secret, ConfigError> {
         match self {
             SecretSource::Command(command) => {
-                let output = Command::new("sh")
+                let could_not_run = |e: std::io::Error| {
+                    ConfigError::new(format!("password_command {command:?} could not run: {e}"))
+                };
+                let child = Command::new("sh")
                     .arg("-c")
                     .arg(command)
                     .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
-                    .output()
-                    .map_err(|e| {
-                        ConfigError::new(format!("password_command {command:?} could not run: {e}"))
-                    })?;
+                    .process_group(0)
+                    .spawn()
+                    .map_err(could_not_run)?;
+                running.store(child.id(), Ordering::SeqCst);
+                let output = child.wait_with_output();
+                running.store(0, Ordering::SeqCst);
+                let output = output.map_err(could_not_run)?;
                 if !output.status.success() {
                     return Err(ConfigError::new(format!(
                         "password_command {command:?} failed ({})",

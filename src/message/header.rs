@@ -179,17 +179,21 @@ impl Header {
         self.fields.is_empty()
     }
 
+    /// True when the message was resent: it has a Resent-* field.
+    pub fn is_resent(&self) -> bool {
+        self.fields.iter().any(|f| {
+            f.name()
+                .get(..7)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("Resent-"))
+        })
+    }
+
     /// IN3: the addresses of every To, Cc and Bcc field, in order. A
     /// message that was resent (it has Resent-* fields, RFC 5322 3.6.6) goes
     /// to the Resent-To, Resent-Cc and Resent-Bcc addresses instead, as
     /// sendmail and Postfix's cleanup do.
     pub fn recipients(&self) -> Result<Vec<Address>, HeaderError> {
-        let resent = self.fields.iter().any(|f| {
-            f.name()
-                .get(..7)
-                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("Resent-"))
-        });
-        let names: [&str; 3] = if resent {
+        let names: [&str; 3] = if self.is_resent() {
             ["Resent-To", "Resent-Cc", "Resent-Bcc"]
         } else {
             ["To", "Cc", "Bcc"]

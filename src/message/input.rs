@@ -89,6 +89,8 @@ pub struct Input {
     /// The body's size on the wire with CRLF line endings (RFC 1870), for
     /// the SIZE parameter.
     pub body_wire_len: u64,
+    /// Why the message was kept in memory instead of a temporary file.
+    pub spool_fallback: Option<String>,
     /// An empty line separated header and body in the input.
     pub has_separator: bool,
     pub eight_bit_header: bool,
@@ -117,6 +119,12 @@ impl Input {
     /// Every stored byte, from the start (for dead.letter).
     pub fn raw_reader(&self) -> io::Result<SpoolReader> {
         Ok(self.spool.reader(0))
+    }
+
+    /// Every stored byte after the header block (the separator line, if
+    /// any, and the body).
+    pub fn reader_after_header(&self) -> io::Result<SpoolReader> {
+        Ok(self.spool.reader(self.header_block.len() as u64))
     }
 
     /// The body only, as stored.
@@ -368,6 +376,7 @@ impl Scanner {
         if self.line_len > 0 || self.pending_cr {
             self.end_line(false)?;
         }
+        let spool_fallback = self.spool.fallback.clone();
         let spool = self.spool.finish()?;
         let body_offset = self.body_offset.unwrap_or(spool.len());
         Ok(Input {
@@ -376,6 +385,7 @@ impl Scanner {
             problem: self.problem,
             header_block: self.header_block,
             body_wire_len: self.body_wire_len,
+            spool_fallback,
             has_separator: self.has_separator,
             eight_bit_header: self.eight_bit_header,
             eight_bit_body: self.eight_bit_body,

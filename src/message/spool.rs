@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,11 +15,18 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// A spool being written.
-pub(crate) enum SpoolWriter {
-    Memory {
-        bytes: Vec<u8>,
-        limit: usize,
-    },
+pub(crate) struct SpoolWriter {
+    store: Store,
+    memory_limit: usize,
+    /// Where a temporary file may go, in order of preference.
+    dirs: Vec<PathBuf>,
+    /// Why the bytes stayed in memory past the limit, when no temporary
+    /// file could be written: keeping the message beats losing it.
+    pub(crate) fallback: Option<String>,
+}
+
+enum Store {
+    Memory(Vec<u8>),
     /// Buffered: input arrives line by line, and a write(2) per line would
     /// cost millions of calls for a 100 MB message.
     File {
@@ -28,65 +36,142 @@ pub(crate) enum SpoolWriter {
 }
 
 impl SpoolWriter {
+    /// Spills past `memory_limit` to `$TMPDIR`, else /var/tmp, else /tmp.
     pub(crate) fn new(memory_limit: usize) -> SpoolWriter {
-        SpoolWriter::Memory {
-            bytes: Vec::new(),
-            limit: memory_limit,
+        let dirs = vec![
+            std::env::temp_dir(),
+            PathBuf::from("/var/tmp"),
+            PathBuf::from("/tmp"),
+        ];
+        SpoolWriter::spilling_to(memory_limit, dirs)
+    }
+
+    fn spilling_to(memory_limit: usize, dirs: Vec<PathBuf>) -> SpoolWriter {
+        SpoolWriter {
+            store: Store::Memory(Vec::new()),
+            memory_limit,
+            dirs,
+            fallback: None,
         }
     }
 
     pub(crate) fn len(&self) -> u64 {
-        match self {
-            SpoolWriter::Memory { bytes, .. } => bytes.len() as u64,
-            SpoolWriter::File { len, .. } => *len,
+        match &self.store {
+            Store::Memory(bytes) => bytes.len() as u64,
+            Store::File { len, .. } => *len,
         }
     }
 
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if let SpoolWriter::Memory { bytes, limit } = self
-            && bytes.len() + data.len() > *limit
+        if let Store::Memory(bytes) = &self.store
+            && bytes.len() + data.len() > self.memory_limit
+            && self.fallback.is_none()
         {
-            let file = tempfile::tempfile()?;
-            // IN11 asks for 0600; some kernels (gVisor, seen here) create
-            // O_TMPFILE files 0644, so say it explicitly on the open file.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            let mut file = BufWriter::with_capacity(64 * 1024, file);
-            file.write_all(bytes)?;
-            *self = SpoolWriter::File {
-                file,
-                len: bytes.len() as u64,
-            };
-        }
-        match self {
-            SpoolWriter::Memory { bytes, .. } => bytes.extend_from_slice(data),
-            SpoolWriter::File { file, len } => {
-                file.write_all(data)?;
-                *len += data.len() as u64;
+            match self.spill(bytes) {
+                Ok(file) => {
+                    let len = bytes.len() as u64;
+                    self.store = Store::File { file, len };
+                }
+                Err(e) => self.fall_back(e),
             }
         }
+        if let Store::File { file, len } = &mut self.store {
+            match file.write_all(data) {
+                Ok(()) => {
+                    *len += data.len() as u64;
+                    return Ok(());
+                }
+                Err(e) => self.back_to_memory(e)?,
+            }
+        }
+        if let Store::Memory(bytes) = &mut self.store {
+            bytes.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// A private, nameless file holding `bytes`, in the first directory
+    /// where one can be written.
+    fn spill(&self, bytes: &[u8]) -> io::Result<BufWriter<File>> {
+        let mut failures = Vec::new();
+        for dir in &self.dirs {
+            let written = tempfile::tempfile_in(dir).and_then(|file| {
+                // IN11 asks for 0600; some kernels (gVisor, seen here) create
+                // O_TMPFILE files 0644, so say it explicitly on the open file.
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                let mut file = BufWriter::with_capacity(64 * 1024, file);
+                file.write_all(bytes)?;
+                Ok(file)
+            });
+            match written {
+                Ok(file) => return Ok(file),
+                Err(e) => failures.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        Err(io::Error::other(failures.join("; ")))
+    }
+
+    fn fall_back(&mut self, error: io::Error) {
+        self.fallback = Some(format!(
+            "no temporary file could be written for the message ({error}); it is kept in memory"
+        ));
+    }
+
+    /// The spool file failed under us (a full disk): its bytes, and those
+    /// still in the write buffer, move to memory, and reading goes on.
+    fn back_to_memory(&mut self, error: io::Error) -> io::Result<()> {
+        let Store::File { file, len } =
+            std::mem::replace(&mut self.store, Store::Memory(Vec::new()))
+        else {
+            return Ok(());
+        };
+        let (mut file, buffered) = file.into_parts();
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        bytes.extend_from_slice(&buffered.unwrap_or_default());
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if bytes.len() < len {
+            return Err(io::Error::other(format!(
+                "the temporary file of the message failed ({error}) and cannot be read back"
+            )));
+        }
+        bytes.truncate(len);
+        self.store = Store::Memory(bytes);
+        self.fall_back(error);
         Ok(())
     }
 
     /// Drops everything from `offset` on (the lone-dot line that ended input).
     pub(crate) fn truncate(&mut self, offset: u64) -> io::Result<()> {
-        match self {
-            SpoolWriter::Memory { bytes, .. } => {
-                bytes.truncate(usize::try_from(offset).unwrap_or(usize::MAX));
+        if let Store::File { file, len } = &mut self.store {
+            let cut = file
+                .flush()
+                .and_then(|()| file.get_mut().set_len(offset))
+                .and_then(|()| file.get_mut().seek(SeekFrom::Start(offset)).map(|_| ()));
+            match cut {
+                Ok(()) => {
+                    *len = offset;
+                    return Ok(());
+                }
+                Err(e) => self.back_to_memory(e)?,
             }
-            SpoolWriter::File { file, len } => {
-                file.flush()?;
-                file.get_mut().set_len(offset)?;
-                file.get_mut().seek(SeekFrom::Start(offset))?;
-                *len = offset;
-            }
+        }
+        if let Store::Memory(bytes) = &mut self.store {
+            bytes.truncate(usize::try_from(offset).unwrap_or(usize::MAX));
         }
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> io::Result<Spool> {
-        Ok(match self {
-            SpoolWriter::Memory { bytes, .. } => Spool::Memory(Arc::from(bytes)),
-            SpoolWriter::File { file, len } => Spool::File {
+    pub(crate) fn finish(mut self) -> io::Result<Spool> {
+        if let Store::File { file, .. } = &mut self.store
+            && let Err(e) = file.flush()
+        {
+            self.back_to_memory(e)?;
+        }
+        Ok(match self.store {
+            Store::Memory(bytes) => Spool::Memory(Arc::from(bytes)),
+            Store::File { file, len } => Spool::File {
                 file: Arc::new(file.into_inner().map_err(|e| e.into_error())?),
                 len,
             },
@@ -186,9 +271,9 @@ mod tests {
     fn spills_to_a_file_past_the_limit_and_reads_back_twice() {
         let mut writer = SpoolWriter::new(10);
         writer.write(b"0123456").unwrap();
-        assert!(matches!(writer, SpoolWriter::Memory { .. }));
+        assert!(matches!(writer.store, Store::Memory(_)));
         writer.write(b"789abcdef").unwrap();
-        assert!(matches!(writer, SpoolWriter::File { .. }));
+        assert!(matches!(writer.store, Store::File { .. }));
         writer.truncate(12).unwrap();
         let spool = writer.finish().unwrap();
         assert!(spool.is_file());
@@ -214,6 +299,57 @@ mod tests {
         let metadata = file.metadata().unwrap();
         assert_eq!(metadata.mode() & 0o777, 0o600);
         assert_eq!(metadata.nlink(), 0, "the spool file has a name on disk");
+    }
+
+    // covers: FAIL3, IN11
+    #[test]
+    fn fail3_without_a_writable_temporary_directory_the_message_stays_in_memory() {
+        let mut writer = SpoolWriter::spilling_to(
+            4,
+            vec![
+                PathBuf::from("/nonexistent/a"),
+                PathBuf::from("/nonexistent/b"),
+            ],
+        );
+        writer.write(b"more than four bytes").unwrap();
+        writer.write(b", and more").unwrap();
+        let note = writer.fallback.clone().expect("a note says why");
+        assert!(
+            note.contains("/nonexistent/a") && note.contains("kept in memory"),
+            "{note}"
+        );
+        let spool = writer.finish().unwrap();
+        assert!(!spool.is_file());
+        let mut all = String::new();
+        spool.reader(0).read_to_string(&mut all).unwrap();
+        assert_eq!(all, "more than four bytes, and more");
+    }
+
+    // covers: FAIL3
+    #[test]
+    fn fail3_a_failing_spool_file_moves_its_bytes_to_memory() {
+        let mut writer = SpoolWriter::new(4);
+        writer.write(b"0123456789").unwrap();
+        let Store::File { file, len } =
+            std::mem::replace(&mut writer.store, Store::Memory(Vec::new()))
+        else {
+            panic!("did not spill");
+        };
+        writer.store = Store::File { file, len };
+        writer
+            .back_to_memory(io::Error::other("disk full"))
+            .unwrap();
+        writer.write(b"abc").unwrap();
+        assert!(
+            writer
+                .fallback
+                .as_deref()
+                .is_some_and(|n| n.contains("disk full"))
+        );
+        let spool = writer.finish().unwrap();
+        let mut all = String::new();
+        spool.reader(0).read_to_string(&mut all).unwrap();
+        assert_eq!(all, "0123456789abc");
     }
 
     #[test]

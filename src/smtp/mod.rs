@@ -24,5 +24,7 @@ pub(crate) use conn::deadline_after;
 pub use ehlo::Capabilities;
 pub use error::{Error, ErrorKind, Missing, Step, Violation};
 pub use reply::Reply;
-pub use session::{DataOutcome, Session, SessionConfig, StartTlsFailure, Transaction};
+pub use session::{
+    DataOutcome, Session, SessionConfig, StartTlsFailure, Transaction, VerdictPending,
+};
 pub use transcript::Transcript;

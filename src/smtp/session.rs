@@ -41,6 +41,26 @@ pub struct SessionConfig {
     /// The name sent with EHLO: a domain, or an address literal like `[192.0.2.1]`.
     pub ehlo_name: String,
     pub timeouts: Timeouts,
+    /// Raised while the server holds the whole message and its verdict is
+    /// awaited, so that whoever might stop the session knows not to.
+    pub verdict: VerdictPending,
+}
+
+/// Whether a session has sent the whole message (the final dot is out)
+/// and waits for the server's verdict. Stopping then would leave it unknown
+/// whether the server took the message (RFC 1047), so a caller that wants
+/// to stop (a signal) waits for the verdict instead. Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct VerdictPending(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl VerdictPending {
+    pub fn is_pending(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set(&self, pending: bool) {
+        self.0.store(pending, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// An SMTP session after EHLO.
@@ -459,17 +479,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .transcript
             .sent(&format!("({total} octets of message data)"));
         self.conn.transcript.sent(".");
-        if let Err(e) = self.conn.write_all(Step::EndOfData, &output).await {
-            return Err(self.fail(e));
-        }
-        if let Err(e) = self.conn.flush(Step::EndOfData).await {
-            return Err(self.fail(e));
-        }
-        let limit = self.conn.timeouts.end_of_data;
-        let reply = match self.conn.read_reply_within(Step::EndOfData, limit).await {
-            Ok(reply) => reply,
-            Err(e) => return Err(self.fail(e)),
-        };
+        // From the first byte of the final dot on, the server may hold the
+        // whole message: its verdict is pending.
+        self.config.verdict.set(true);
+        let reply = self.finish_data(&output).await;
+        self.config.verdict.set(false);
+        let reply = reply?;
         if reply.is_positive() {
             Ok(reply)
         } else {
@@ -478,6 +493,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 reply,
                 "250 after the message",
             )))
+        }
+    }
+
+    /// Writes the end of the data and reads the server's verdict within the
+    /// end-of-data limit.
+    async fn finish_data(&mut self, output: &[u8]) -> Result<Reply, Error> {
+        if let Err(e) = self.conn.write_all(Step::EndOfData, output).await {
+            return Err(self.fail(e));
+        }
+        if let Err(e) = self.conn.flush(Step::EndOfData).await {
+            return Err(self.fail(e));
+        }
+        let limit = self.conn.timeouts.end_of_data;
+        match self.conn.read_reply_within(Step::EndOfData, limit).await {
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(self.fail(e)),
         }
     }
 

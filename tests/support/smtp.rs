@@ -94,6 +94,8 @@ pub struct Behaviour {
     pub silent_at: Option<Step>,
     /// Advertise keywords in lower case (SUB8).
     pub lowercase_keywords: bool,
+    /// Wait this long after the message before answering it.
+    pub end_of_data_delay: Option<Duration>,
 }
 
 impl Default for Behaviour {
@@ -117,6 +119,7 @@ impl Default for Behaviour {
             replies: Replies::default(),
             silent_at: None,
             lowercase_keywords: false,
+            end_of_data_delay: None,
         }
     }
 }
@@ -286,6 +289,11 @@ impl TestServer {
     /// Every message from every connection, once all connections have ended.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
         self.wait_idle(SETTLE);
+        lock(&self.record).messages.clone()
+    }
+
+    /// The messages received so far, without waiting for the client to go.
+    pub fn messages_so_far(&self) -> Vec<ReceivedMessage> {
         lock(&self.record).messages.clone()
     }
 
@@ -955,6 +963,9 @@ impl Session {
         self.silence_at(Step::EndOfData);
         if self.silent {
             return Ok(());
+        }
+        if let Some(delay) = self.behaviour.end_of_data_delay {
+            tokio::time::sleep(delay).await;
         }
         let reply = self
             .behaviour

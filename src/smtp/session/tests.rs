@@ -158,6 +158,7 @@ fn config() -> SessionConfig {
             command: Duration::from_secs(5),
             end_of_data: Duration::from_secs(5),
         },
+        verdict: VerdictPending::default(),
     }
 }
 
@@ -598,4 +599,65 @@ async fn sub6_auth_secrets_never_reach_the_transcript() {
         }
         assert!(transcript.contains("<secret>"), "{transcript}");
     }
+}
+
+// covers: SUB7
+#[tokio::test]
+async fn sub7_a_long_envelope_is_pipelined_in_groups_whose_replies_fit_the_buffers() {
+    // A 64 KiB pipe each way, like socket buffers, and a server that reads
+    // a command only after its last reply was written: one group of 5000
+    // RCPTs would fill both directions and leave each side waiting for the
+    // other until the command timeout.
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let mut server = ScriptedServer {
+        io: Box::new(server_io),
+        buffer: Vec::new(),
+        received: received.clone(),
+        tls: None,
+    };
+    let recipients: Vec<String> = (0..5000).map(|i| format!("r{i}@example.net")).collect();
+    let server_task = tokio::spawn(async move {
+        server.send("220 localhost ESMTP\r\n").await;
+        server.expect("EHLO").await;
+        server.send("250-localhost\r\n250 PIPELINING\r\n").await;
+        while let Some(line) = server.line().await {
+            if line == "DATA" {
+                server.send("354 go ahead\r\n").await;
+                server.data().await;
+                server.send("250 2.0.0 queued\r\n").await;
+            } else if line == "QUIT" {
+                server.send("221 bye\r\n").await;
+                break;
+            } else {
+                server
+                    .send("250 2.1.5 ok, with enough words to fill a buffer\r\n")
+                    .await;
+            }
+        }
+    });
+    let mut session = Session::open(client_io, None, config(), Transcript::off())
+        .await
+        .unwrap();
+    let addresses: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let transaction = session
+        .send_message(
+            &envelope(&addresses),
+            &b"Subject: x\r\n\r\nhi\r\n"[..],
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the transaction failed: {e}"));
+    assert_eq!(transaction.recipients.len(), 5000);
+    assert!(transaction.recipients.iter().all(Reply::is_positive));
+    assert!(matches!(transaction.data, DataOutcome::Accepted(_)));
+    session.quit().await;
+    server_task.await.unwrap();
+    let rcpts = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("RCPT"))
+        .count();
+    assert_eq!(rcpts, 5000);
 }
