@@ -39,8 +39,9 @@ first permanent failure (else 75), a line on standard error names each recipient
 as delivered or not delivered with the server's reply, and dead.letter names only
 the undelivered ones (X\-Tlsend\-Undelivered fields): never send the message
 again to a recipient reported as delivered. SIGTERM, SIGINT or SIGHUP after the
-message was read stops the delivery, saves the message and exits 75; an internal
-error saves it and exits 70.
+message was read stops the delivery, saves the message and exits 75; once the
+final dot is sent, tlsend first waits for the server's verdict (a second signal
+stops the wait). An internal error saves the message and exits 70.
 .TP
 \fB0\fR
 sent to every recipient
