@@ -560,15 +560,18 @@ impl Config {
 }
 
 /// Case-insensitive match with `*` (any run) and `?` (one character).
+/// Both sides may be written in angle brackets (`from = "<a@b>"`, `-f <a@b>`).
 fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
-    let text: Vec<char> = text
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_lowercase()
-        .chars()
-        .collect();
+    let bare = |s: &str| -> Vec<char> {
+        s.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_lowercase()
+            .chars()
+            .collect()
+    };
+    let pattern = bare(pattern);
+    let text = bare(text);
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {

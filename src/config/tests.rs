@@ -226,6 +226,9 @@ fn glob_matching() {
         ("a*b*c", "axxbyyc", true),
         ("a*b*c", "axxbyy", false),
         ("alice@example.org", "<alice@example.org>", true),
+        // Found by the config fuzz target: a bracketed `from` never matched.
+        ("<bob@example.org>", "bob@example.org", true),
+        ("<*@example.org>", "<bob@example.org>", true),
     ];
     for (pattern, text, expected) in cases {
         assert_eq!(glob_match(pattern, text), expected, "{pattern} ~ {text}");
