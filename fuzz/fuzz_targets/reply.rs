@@ -1,7 +1,8 @@
-//! SMTP reply parser (`smtp::reply::parse`), driven the way the session
-//! drives it: bytes arrive in reads of any size, the buffer is parsed after
-//! each read, a complete reply's bytes are drained and the rest (pipelined
-//! replies, or injected bytes) is parsed again.
+//! SMTP reply parser (`smtp::reply::ReplyParser`), driven the way the
+//! session's connection drives it: bytes arrive in reads of any size, one
+//! parser resumes after each read where it stopped, a complete reply's
+//! bytes are drained and the rest (pipelined replies, or injected bytes) is
+//! parsed by the fresh state the parser is left in.
 //!
 //! Checks: the replies, the error and the leftover bytes do not depend on
 //! where the stream was split; `used` is within the buffer and not 0; the
@@ -12,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsend::smtp::reply::{self, MAX_LINE, MAX_LINES, Reply, ReplyError};
+use tlsend::smtp::reply::{self, MAX_LINE, MAX_LINES, Reply, ReplyError, ReplyParser};
 use tlsend_fuzz::{chunks, split_controls};
 
 #[derive(Debug, PartialEq)]
@@ -26,10 +27,11 @@ enum Event {
 fn incremental(pieces: &[&[u8]]) -> Vec<Event> {
     let mut buf = Vec::new();
     let mut events = Vec::new();
+    let mut parser = ReplyParser::default();
     for piece in pieces {
         buf.extend_from_slice(piece);
         loop {
-            match reply::parse(&buf) {
+            match parser.parse(&buf) {
                 Ok(Some((reply, used))) => {
                     assert!(
                         used > 0 && used <= buf.len(),

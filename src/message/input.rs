@@ -327,7 +327,7 @@ impl Scanner {
             });
         }
         match self.phase {
-            Phase::Header => self.classify_header_line(),
+            Phase::Header => self.classify_header_line(newline),
             Phase::Body => self.eight_bit_body |= self.line_has_8bit,
         }
         if self
@@ -347,10 +347,17 @@ impl Scanner {
         Ok(Flow::Continue)
     }
 
-    fn classify_header_line(&mut self) {
+    /// `newline`: the line ended in LF. A CR is part of the line ending
+    /// only before LF: "\r" at the end of input is text (a bare CR), not
+    /// the empty line that ends the header.
+    fn classify_header_line(&mut self, newline: bool) {
         let line = std::mem::take(&mut self.header_line);
         let content = line.strip_suffix(b"\n").unwrap_or(&line);
-        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        let content = if newline {
+            content.strip_suffix(b"\r").unwrap_or(content)
+        } else {
+            content
+        };
         let continuation =
             matches!(content.first(), Some(b' ' | b'\t')) && !self.header_block.is_empty();
         if content.is_empty() {
@@ -493,6 +500,8 @@ mod tests {
             (b"S: x\n\nends in CR\r", Problem::BareCr { line: 3 }),
             // ".\r" at EOF is not a terminator: it is text with a bare CR.
             (b"S: x\n\nbody\n.\r", Problem::BareCr { line: 4 }),
+            (b"\r", Problem::BareCr { line: 1 }),
+            (b"S: x\n\r", Problem::BareCr { line: 2 }),
             (b"S: x\r\r\n\nbody\n", Problem::BareCr { line: 1 }),
             (b"S: \xff\xfe\n\nbody\n", Problem::HeaderNotUtf8 { line: 1 }),
         ];
@@ -622,6 +631,17 @@ mod tests {
             buf[..n].copy_from_slice(&self.data[..n]);
             self.data = &self.data[n..];
             Ok(n)
+        }
+    }
+
+    /// Found by the input fuzz target: a CR at the end of input was also
+    /// taken for the empty line that ends the header.
+    #[test]
+    fn a_cr_at_the_end_of_input_is_not_an_empty_line() {
+        for input in [&b"\r"[..], b"S: x\n\r"] {
+            let read = read_all(input, true);
+            assert!(!read.has_separator, "{input:?}");
+            assert!(matches!(read.problem, Some(Problem::BareCr { .. })));
         }
     }
 
