@@ -210,29 +210,46 @@ fn handle(
     env: &dyn Fn(&str) -> Option<OsString>,
     keep: &mut Keep,
 ) -> (Sysexit, Vec<(String, String)>) {
-    let stopped = |keep: &Keep, stop: Stop| {
-        say(&stop.message);
-        let status = if stop.exit == Sysexit::TempFail {
-            codes::STOPPED
-        } else {
-            codes::LOCAL_FAILURE
-        };
-        let why = local_failure(status, stop.exit, stop.message);
-        (stop.exit, keep.undelivered(invocation, &why))
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => Detached(Some(runtime)),
+        Ok(runtime) => runtime,
         Err(e) => {
             let stop = Stop::new(
                 Sysexit::Software,
                 format!("cannot start the I/O runtime: {e}"),
             );
-            return stopped(keep, stop);
+            return stopped(invocation, keep, stop);
         }
     };
+    let finished = handle_in(&runtime, invocation, input, env, keep);
+    // A password command that hangs is left behind, not waited for: the
+    // run is over and the message is to be saved.
+    runtime.shutdown_background();
+    finished
+}
+
+/// A stop before or outside delivery: said, and every recipient undelivered.
+fn stopped(invocation: &Invocation, keep: &Keep, stop: Stop) -> (Sysexit, Vec<(String, String)>) {
+    say(&stop.message);
+    let status = if stop.exit == Sysexit::TempFail {
+        codes::STOPPED
+    } else {
+        codes::LOCAL_FAILURE
+    };
+    let why = local_failure(status, stop.exit, stop.message);
+    (stop.exit, keep.undelivered(invocation, &why))
+}
+
+fn handle_in(
+    runtime: &tokio::runtime::Runtime,
+    invocation: &Invocation,
+    input: &Input,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    keep: &mut Keep,
+) -> (Sysexit, Vec<(String, String)>) {
+    let stopped = |keep: &Keep, stop: Stop| stopped(invocation, keep, stop);
     // FAIL7: from now on these signals stop the delivery instead of the
     // process, so the message can be saved.
     let mut interrupts = {
@@ -368,30 +385,6 @@ fn handle(
         Err(name) => {
             drop(delivery);
             interrupted(keep, name, Interrupted::DuringDelivery, verbose)
-        }
-    }
-}
-
-/// The I/O runtime, which on drop leaves a blocking task still running
-/// (a password command that hangs) behind instead of waiting for it: the
-/// run is over and the message is to be saved.
-struct Detached(Option<tokio::runtime::Runtime>);
-
-impl std::ops::Deref for Detached {
-    type Target = tokio::runtime::Runtime;
-
-    fn deref(&self) -> &Self::Target {
-        // Only `drop` takes the runtime out.
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("runtime used after drop"))
-    }
-}
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
         }
     }
 }
