@@ -85,9 +85,15 @@ fuzz_target!(|data: &[u8]| {
         assert!((1..=86_400).contains(&timeout));
     }
     if let Some((_, typed)) = &invocation.tls_mode {
-        assert!(
-            args.iter()
-                .any(|a| a.contains(typed.split(' ').next().unwrap_or(typed)))
-        );
+        // The flag named in messages was typed: a long option as such, a
+        // short one possibly inside a cluster (`-vOrequiretls=yes`).
+        let flag = typed.split(' ').next().unwrap_or(typed);
+        let typed_it = |a: &String| match flag.strip_prefix("--") {
+            Some(_) => a.contains(flag),
+            None => {
+                a.starts_with('-') && flag.chars().nth(1).is_some_and(|c| a.contains(c))
+            }
+        };
+        assert!(args.iter().any(typed_it), "{typed:?} from {args:?}");
     }
 });
