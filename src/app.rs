@@ -282,53 +282,12 @@ fn handle_in(
         Err(stop) => return stopped(keep, stop),
     };
     if let Some(login) = &prepared.request.login {
-        // A password command may take its time (or hang on a prompt): it
-        // runs on a thread of its own so that a signal still stops the run.
-        let source = login.secret.clone();
-        let command = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let watched = command.clone();
-        let fetch = runtime.spawn_blocking(move || source.fetch_watched(&watched));
-        let fetched = runtime.block_on(async {
-            tokio::select! {
-                biased;
-                name = interrupts.received() => Err(name),
-                fetched = fetch => Ok(fetched),
-            }
-        });
-        let secret = match fetched {
-            Err(name) => {
-                // The command was started for this run: it ends with it,
-                // with everything in its process group.
-                let pid = command.load(std::sync::atomic::Ordering::SeqCst);
-                if let Some(group) = i32::try_from(pid)
-                    .ok()
-                    .and_then(rustix::process::Pid::from_raw)
-                {
-                    let _ =
-                        rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-                }
+        let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
+            Ok(secret) => secret,
+            Err(Halt::Signal(name)) => {
                 return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
             }
-            Ok(Ok(Ok(secret))) => secret,
-            Ok(Ok(Err(e))) => {
-                // The Ctrl-C that reached tlsend reached the command too:
-                // then the signal is the news, not the command's failure.
-                let late = runtime.block_on(tokio::time::timeout(
-                    std::time::Duration::from_millis(200),
-                    interrupts.received(),
-                ));
-                if let Ok(name) = late {
-                    return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
-                }
-                return stopped(keep, Stop::new(Sysexit::Config, e.to_string()));
-            }
-            Ok(Err(e)) => {
-                let stop = Stop::new(
-                    Sysexit::Software,
-                    format!("fetching the password failed: {e}"),
-                );
-                return stopped(keep, stop);
-            }
+            Err(Halt::Stop(stop)) => return stopped(keep, stop),
         };
         ready.submission.credentials = Some((
             Credentials::new(login.user.clone(), secret.expose()),
@@ -347,13 +306,7 @@ fn handle_in(
         job,
         &ready.transcript,
     ));
-    let mut delivered = runtime.block_on(async {
-        tokio::select! {
-            biased;
-            name = interrupts.received() => Err(name),
-            outcome = &mut delivery => Ok(outcome),
-        }
-    });
+    let mut delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
     if let Err(name) = delivered
         && keep.progress.verdict().is_pending()
     {
@@ -365,13 +318,7 @@ fn handle_in(
             "{name} received while the server was taking the message: waiting for its verdict; \
              a second signal stops at once"
         ));
-        delivered = runtime.block_on(async {
-            tokio::select! {
-                biased;
-                name = interrupts.received() => Err(name),
-                outcome = &mut delivery => Ok(outcome),
-            }
-        });
+        delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
         if let Err(name) = delivered {
             drop(delivery);
             return interrupted(keep, name, Interrupted::AwaitingVerdict, verbose);
@@ -386,6 +333,56 @@ fn handle_in(
             drop(delivery);
             interrupted(keep, name, Interrupted::DuringDelivery, verbose)
         }
+    }
+}
+
+/// Why the run ends before delivery.
+enum Halt {
+    Signal(&'static str),
+    Stop(Stop),
+}
+
+/// The secret. A password command may take its time (or hang on a
+/// prompt): it runs on a thread of its own so that a signal still stops
+/// the run, and it is ended with its process group when one does.
+fn fetch_secret(
+    runtime: &tokio::runtime::Runtime,
+    interrupts: &mut Interrupts,
+    source: &config::SecretSource,
+) -> Result<config::Secret, Halt> {
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let fetch = runtime.spawn_blocking({
+        let (source, running) = (source.clone(), running.clone());
+        move || source.fetch_watched(&running)
+    });
+    match runtime.block_on(interrupts.unless_interrupted(fetch)) {
+        Err(name) => {
+            let pid = running.load(std::sync::atomic::Ordering::SeqCst);
+            if let Some(group) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+            }
+            Err(Halt::Signal(name))
+        }
+        Ok(Ok(Ok(secret))) => Ok(secret),
+        Ok(Ok(Err(e))) => {
+            // The Ctrl-C that reached tlsend reached the command too: then
+            // the signal is the news, not the command's failure.
+            let late = runtime.block_on(tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                interrupts.received(),
+            ));
+            match late {
+                Ok(name) => Err(Halt::Signal(name)),
+                Err(_) => Err(Halt::Stop(Stop::new(Sysexit::Config, e.to_string()))),
+            }
+        }
+        Ok(Err(e)) => Err(Halt::Stop(Stop::new(
+            Sysexit::Software,
+            format!("fetching the password failed: {e}"),
+        ))),
     }
 }
 

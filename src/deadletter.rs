@@ -147,15 +147,8 @@ fn separator_sender(sender: &str) -> String {
 /// `text` as one header line of at most `max` characters: control
 /// characters escaped, so no value can break the entry's structure.
 fn one_line(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars().take(max) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let cut = text.char_indices().nth(max).map_or(text.len(), |(i, _)| i);
+    crate::text::printable(&text[..cut])
 }
 
 /// Streaming mboxrd quoting with CRLF -> LF, in time and memory linear in

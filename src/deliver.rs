@@ -82,15 +82,18 @@ pub async fn submit(
     transcript: &Transcript,
 ) -> Outcome {
     let transcript = transcript.with_prefix(format!("tlsend: {}: ", plan.server()));
-    let outcome = match attempt(plan, tls, job, &transcript).await {
+    match attempt(plan, tls, job, &transcript).await {
+        // `transact` recorded it as soon as the server had answered.
         Ok(outcome) => outcome,
-        Err(error) => Outcome::all_failed(
-            &job.envelope.recipients,
-            failure(Some(plan.server()), &error, job.mode),
-        ),
-    };
-    job.progress.record(&outcome);
-    outcome
+        Err(error) => {
+            let outcome = Outcome::all_failed(
+                &job.envelope.recipients,
+                failure(Some(plan.server()), &error, job.mode),
+            );
+            job.progress.record(&outcome);
+            outcome
+        }
+    }
 }
 
 /// One attempt on one server. `Err` means the session failed for every

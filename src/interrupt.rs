@@ -35,6 +35,20 @@ impl Interrupts {
         Ok(Interrupts { watched })
     }
 
+    /// Runs `work` to its end, unless a watched signal comes first: then
+    /// the signal's name, and `work` is left where it stood (the caller
+    /// may drop it or go on awaiting it).
+    pub async fn unless_interrupted<F: std::future::Future>(
+        &mut self,
+        work: F,
+    ) -> Result<F::Output, &'static str> {
+        tokio::select! {
+            biased;
+            name = self.received() => Err(name),
+            output = work => Ok(output),
+        }
+    }
+
     /// Waits for the first watched signal and returns its name; never
     /// returns when none is watched.
     pub async fn received(&mut self) -> &'static str {

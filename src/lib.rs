@@ -21,5 +21,6 @@ pub mod policy;
 pub mod request;
 pub mod smtp;
 pub mod status;
+pub mod text;
 pub mod tls;
 pub mod user;

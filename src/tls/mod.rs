@@ -28,6 +28,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+// Certificate text is the peer's: control characters are escaped before it
+// reaches a terminal.
+use crate::text::printable;
+
 pub use pin::PinMismatch;
 
 /// The crypto provider used for every TLS configuration in tlsend.
@@ -73,20 +77,6 @@ impl TlsVerified {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_text_cannot_carry_terminal_escapes() {
-        assert_eq!(printable("CN=evil\x1b[2J"), "CN=evil\\u{1b}[2J");
-        assert_eq!(
-            printable("CN=localhost, O=Ünïcode"),
-            "CN=localhost, O=Ünïcode"
-        );
-    }
-}
-
 /// A TLS client configured with one kind of trust.
 #[derive(Clone)]
 pub struct TlsClient {
@@ -98,10 +88,7 @@ pub struct TlsClient {
 /// are well over a hundred files: they are read on a blocking thread that
 /// [`TlsClient::preload`] starts while the connection is being set up, and
 /// never when no handshake happens (a connect failure, a refused STARTTLS).
-struct LazyConnector {
-    ready: tokio::sync::OnceCell<Result<TlsConnector, TlsSetupError>>,
-    loading: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<TlsConnector, TlsSetupError>>>>,
-}
+type LazyConnector = tokio::sync::OnceCell<Result<TlsConnector, TlsSetupError>>;
 
 /// The trust could not be set up; a configuration problem (exit 78).
 #[derive(Clone, Debug)]
@@ -225,60 +212,42 @@ impl TlsClient {
     /// reported before any connection; the system's roots are read only when
     /// a handshake needs them (see [`TlsClient::preload`]).
     pub fn new(trust: Trust) -> Result<TlsClient, TlsSetupError> {
-        let ready = tokio::sync::OnceCell::new();
-        if trust != Trust::SystemRoots {
-            ready
-                .set(Ok(build_connector(&trust)?))
-                .map_err(|_| TlsSetupError::Rustls("configuration built twice".into()))?;
-        }
+        let ready = match trust {
+            Trust::SystemRoots => None,
+            _ => Some(Ok(build_connector(&trust)?)),
+        };
         Ok(TlsClient {
-            connector: Arc::new(LazyConnector {
-                ready,
-                loading: std::sync::Mutex::new(None),
-            }),
+            connector: Arc::new(tokio::sync::OnceCell::new_with(ready)),
             trust,
         })
     }
 
     /// Starts reading the trust anchors in the background, if a handshake
-    /// will need them and nobody has started yet. Call it within a tokio
-    /// runtime, as soon as a connection is on its way.
+    /// will need them. Call it within a tokio runtime, as soon as a
+    /// connection is on its way.
     pub fn preload(&self) {
-        if self.connector.ready.initialized() {
-            return;
-        }
-        let mut loading = self
-            .connector
-            .loading
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if loading.is_none() {
-            let trust = self.trust.clone();
-            *loading = Some(tokio::task::spawn_blocking(move || build_connector(&trust)));
+        if !self.connector.initialized() {
+            let client = self.clone();
+            tokio::spawn(async move {
+                let _ = client.connector().await;
+            });
         }
     }
 
-    /// The connector, once the trust anchors are loaded.
+    /// The connector, once the trust anchors are loaded (on a blocking
+    /// thread: they are files). Callers at the same time share one load.
     async fn connector(&self) -> Result<TlsConnector, TlsError> {
         let ready = self
             .connector
-            .ready
             .get_or_init(|| async {
-                self.preload();
-                let handle = self
-                    .connector
-                    .loading
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .take();
-                match handle {
-                    Some(handle) => handle.await.unwrap_or_else(|e| {
+                let trust = self.trust.clone();
+                tokio::task::spawn_blocking(move || build_connector(&trust))
+                    .await
+                    .unwrap_or_else(|e| {
                         Err(TlsSetupError::Rustls(format!(
                             "loading the trust anchors failed: {e}"
                         )))
-                    }),
-                    None => build_connector(&self.trust),
-                }
+                    })
             })
             .await;
         ready.clone().map_err(TlsError::Setup)
@@ -451,20 +420,6 @@ fn summarize(der: &CertificateDer<'_>) -> Option<CertificateSummary> {
         not_after: cert.validity().not_after.to_string(),
         fingerprint: fingerprint_text(&certificate_fingerprint(der.as_ref())),
     })
-}
-
-/// Certificate text is the peer's: escape control characters before it
-/// reaches a terminal.
-fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn ip_text(bytes: &[u8]) -> Option<String> {
