@@ -46,20 +46,33 @@ pub struct SessionConfig {
     pub verdict: VerdictPending,
 }
 
-/// Whether a session has sent the whole message (the final dot is out)
-/// and waits for the server's verdict. Stopping then would leave it unknown
-/// whether the server took the message (RFC 1047), so a caller that wants
-/// to stop (a signal) waits for the verdict instead. Clones share the flag.
+/// Whether a session of this delivery has sent the whole message (the
+/// final dot is out) and waits for the server's verdict. Stopping then would
+/// leave it unknown whether the server took the message (RFC 1047), so a
+/// caller that wants to stop (a signal) waits for the verdict instead.
+/// Clones share the count: with domains delivered concurrently, several
+/// sessions may be waiting at once.
 #[derive(Clone, Debug, Default)]
-pub struct VerdictPending(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct VerdictPending(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl VerdictPending {
     pub fn is_pending(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.0.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
-    fn set(&self, pending: bool) {
-        self.0.store(pending, std::sync::atomic::Ordering::SeqCst);
+    /// Counts one session as waiting until the guard is dropped (also when
+    /// the session's future is dropped mid-wait).
+    fn raise(&self) -> VerdictGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        VerdictGuard(self.0.clone())
+    }
+}
+
+struct VerdictGuard(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for VerdictGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -481,9 +494,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.conn.transcript.sent(".");
         // From the first byte of the final dot on, the server may hold the
         // whole message: its verdict is pending.
-        self.config.verdict.set(true);
+        let pending = self.config.verdict.raise();
         let reply = self.finish_data(&output).await;
-        self.config.verdict.set(false);
+        drop(pending);
         let reply = reply?;
         if reply.is_positive() {
             Ok(reply)

@@ -1,0 +1,688 @@
+//! Where a message goes, as a value: for direct delivery, per recipient
+//! domain, the MX hosts in the order they will be tried, each with its
+//! addresses, how its name was validated (DNSSEC or MTA-STS), its TLSA set,
+//! and the TLS it must get in this message's mode, or why it is skipped.
+//! The plan is built from DNS answers and MTA-STS policies before any SMTP
+//! connection, holds no I/O handle and prints itself (`-v`, and later
+//! `--explain` and the queue). `deliver` walks it; nothing here connects.
+//!
+//! The rules, by mode (RFC 8689 4.2.1, RFC 7672, RFC 8461):
+//! - require (MX2, MX3): a host is used only when its name is DNSSEC secure
+//!   or matches an MTA-STS policy in enforce or testing mode, and then only
+//!   with DANE (usable TLSA records) or else WebPKI for the host name;
+//!   secure TLSA records that are all unusable, or a TLSA lookup that
+//!   failed, skip the host.
+//! - default (MX5): DANE and MTA-STS enforce are honoured, with no plain
+//!   text fallback; otherwise STARTTLS is opportunistic.
+//! - optional (MX6): both are ignored; STARTTLS is tried, and plain text
+//!   follows a failed handshake.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::address::Address;
+use crate::dns::{self, LookupError, Resolve, Security, TlsaRecord};
+use crate::exit::{Classified, Sysexit};
+use crate::outcome::Failure;
+use crate::policy::Mode;
+use crate::status::EnhancedCode;
+
+/// How many domains are planned (and later delivered) at once.
+pub const DOMAIN_CONCURRENCY: usize = 8;
+
+/// An MTA-STS policy that applies to a domain, as far as routing cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StsPolicy {
+    pub enforce: bool,
+    pub id: String,
+    /// The `mx` patterns, lower case (`*.example.net` for one label).
+    pub mx: Vec<String>,
+    /// Where it came from, for `-v`: "fetched", "cached (fetch failed: …)".
+    pub origin: String,
+}
+
+impl StsPolicy {
+    /// RFC 8461 4.1: a pattern matches the host, or `*.` matches exactly
+    /// one leftmost label.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.mx.iter().any(|pattern| {
+            let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+            match pattern.strip_prefix("*.") {
+                Some(parent) => host
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+                None => host == pattern,
+            }
+        })
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.enforce { "enforce" } else { "testing" }
+    }
+}
+
+/// What MTA-STS says about a domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StsFinding {
+    /// No policy in force (or `none` mode), and why, for `-v`.
+    NoPolicy(String),
+    Policy(StsPolicy),
+}
+
+/// A source of MTA-STS policies (RFC 8461): the TXT lookup, the HTTPS
+/// fetch and the cache live behind it.
+pub trait StsSource: Send + Sync {
+    fn policy<'a>(&'a self, domain: &'a str) -> Pin<Box<dyn Future<Output = StsFinding> + Send + 'a>>;
+}
+
+/// MTA-STS is not consulted (optional mode, or a test).
+pub struct NoSts;
+
+impl StsSource for NoSts {
+    fn policy<'a>(&'a self, _: &'a str) -> Pin<Box<dyn Future<Output = StsFinding> + Send + 'a>> {
+        Box::pin(async { StsFinding::NoPolicy("MTA-STS not consulted".into()) })
+    }
+}
+
+/// The plan for one message.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: Mode,
+    pub port: u16,
+    pub domains: Vec<DomainPlan>,
+}
+
+/// One recipient domain.
+#[derive(Clone, Debug)]
+pub struct DomainPlan {
+    pub domain: String,
+    pub recipients: Vec<Address>,
+    /// The MX answer's security; `None` when there was no usable answer.
+    pub mx_security: Option<Security>,
+    pub sts: StsFinding,
+    /// The hosts in order, or why the domain fails before any connection.
+    pub hosts: Result<Vec<HostPlan>, Failure>,
+}
+
+/// One MX host (or the domain itself, for an implicit MX).
+#[derive(Clone, Debug)]
+pub struct HostPlan {
+    pub name: String,
+    /// `None` for an implicit MX (RFC 5321 5.1: no MX, the domain's address).
+    pub preference: Option<u16>,
+    pub addresses: Vec<IpAddr>,
+    pub address_security: Option<Security>,
+    pub validated: NameValidation,
+    pub tlsa: TlsaState,
+    /// The TLS this host must get, or why it is not used.
+    pub tls: Result<HostTls, Skip>,
+}
+
+/// How the MX host name was shown to be the domain's (MX2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameValidation {
+    Dnssec,
+    MtaSts { id: String, enforce: bool },
+    None,
+}
+
+/// The host's TLSA records (RFC 7672 2.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsaState {
+    /// Not looked up, and why (insecure addresses, optional mode).
+    NotLooked(&'static str),
+    /// A secure answer with no records: no DANE for this host.
+    None,
+    /// Secure records, at least one usable.
+    Usable(Vec<TlsaRecord>),
+    /// Secure records, none usable: TLS is mandatory but unauthenticated.
+    Unusable(Vec<TlsaRecord>),
+    /// The records exist but were not secure (RFC 7672 2.2: ignored).
+    Insecure,
+    /// The lookup failed for a secure host: never a downgrade (MX3).
+    Failed(String),
+}
+
+/// The TLS a host must get.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostTls {
+    /// STARTTLS, the certificate matched against these records (RFC 7672).
+    Dane(Vec<TlsaRecord>),
+    /// STARTTLS, the certificate verified by WebPKI for the host name.
+    WebPki,
+    /// STARTTLS required, the certificate not authenticated (DANE records
+    /// that are all unusable, RFC 7672 2.2 and 3.1.3).
+    Encrypted,
+    /// STARTTLS if offered, any certificate; `plain_fallback` retries in
+    /// plain text after a failed handshake.
+    Opportunistic { plain_fallback: bool },
+}
+
+/// Why a host is not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    pub reason: String,
+    /// A DNS failure: the host may be usable later.
+    pub temporary: bool,
+    /// Require mode could not verify this host's TLS (counts towards 5.7.10).
+    pub unverifiable: bool,
+}
+
+/// RFC 8689 and RFC 7672 usable records: DANE-TA(2) and DANE-EE(3),
+/// selector 0 or 1, matching 0, 1 or 2 with a digest of the right length.
+pub fn usable(record: &TlsaRecord) -> bool {
+    let length_ok = match record.matching {
+        0 => !record.data.is_empty(),
+        1 => record.data.len() == 32,
+        2 => record.data.len() == 64,
+        _ => false,
+    };
+    matches!(record.usage, 2 | 3) && matches!(record.selector, 0 | 1) && length_ok
+}
+
+/// A failure of a whole domain, decided before any connection.
+fn domain_failure(status: EnhancedCode, exit: Sysexit, detail: String) -> Failure {
+    Failure {
+        server: None,
+        classified: Classified { status, exit },
+        detail,
+        hint: None,
+    }
+}
+
+/// Groups `recipients` by domain, in the order they first appear.
+pub fn by_domain(recipients: &[Address]) -> Vec<(String, Vec<Address>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<Address>> = BTreeMap::new();
+    for recipient in recipients {
+        let domain = recipient.domain().unwrap_or_default().to_ascii_lowercase();
+        if !groups.contains_key(&domain) {
+            order.push(domain.clone());
+        }
+        groups.entry(domain).or_default().push(recipient.clone());
+    }
+    order
+        .into_iter()
+        .map(|domain| {
+            let recipients = groups.remove(&domain).unwrap_or_default();
+            (domain, recipients)
+        })
+        .collect()
+}
+
+/// Builds the plan: every domain's lookups, at most [`DOMAIN_CONCURRENCY`]
+/// domains at a time, in recipient order.
+pub async fn plan(
+    recipients: &[Address],
+    mode: Mode,
+    port: u16,
+    resolver: &dyn Resolve,
+    sts: &dyn StsSource,
+) -> Plan {
+    let domains = stream::iter(by_domain(recipients))
+        .map(|(domain, recipients)| plan_domain(domain, recipients, mode, port, resolver, sts))
+        .buffered(DOMAIN_CONCURRENCY)
+        .collect()
+        .await;
+    Plan {
+        mode,
+        port,
+        domains,
+    }
+}
+
+async fn plan_domain(
+    domain: String,
+    recipients: Vec<Address>,
+    mode: Mode,
+    port: u16,
+    resolver: &dyn Resolve,
+    sts: &dyn StsSource,
+) -> DomainPlan {
+    let mut plan = DomainPlan {
+        domain: domain.clone(),
+        recipients,
+        mx_security: None,
+        sts: StsFinding::NoPolicy("not consulted in optional mode".into()),
+        hosts: Err(domain_failure(
+            EnhancedCode::new(4, 4, 3),
+            Sysexit::TempFail,
+            String::new(),
+        )),
+    };
+    if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        plan.hosts = literal_host(literal, mode);
+        return plan;
+    }
+    let name = match dns::parse_name(&domain) {
+        Ok(name) => name,
+        Err(e) => {
+            plan.hosts = Err(domain_failure(
+                EnhancedCode::new(5, 1, 2),
+                Sysexit::NoHost,
+                e.to_string(),
+            ));
+            return plan;
+        }
+    };
+    // The MX and MTA-STS lookups run together (RFC 8461 5: the policy is
+    // needed before the MX hosts are judged).
+    let consult_sts = mode != Mode::Optional;
+    let (mx, sts_finding) = tokio::join!(dns::mx(resolver, &name), async {
+        if consult_sts {
+            Some(sts.policy(&domain).await)
+        } else {
+            None
+        }
+    });
+    if let Some(finding) = sts_finding {
+        plan.sts = finding;
+    }
+    let policy = match &plan.sts {
+        StsFinding::Policy(policy) => Some(policy),
+        StsFinding::NoPolicy(_) => None,
+    };
+    let candidates: Vec<(String, Option<u16>, Security)> = match mx {
+        Err(error) => {
+            plan.hosts = Err(lookup_failure(&domain, "MX", &error));
+            return plan;
+        }
+        Ok(answer) => {
+            plan.mx_security = Some(answer.security);
+            if answer.records.is_empty() {
+                // RFC 5321 5.1: no MX, the domain itself is the host; its
+                // name needs no validation beyond the address answer's.
+                vec![(domain.clone(), None, Security::Insecure)]
+            } else if answer.records.iter().all(|mx| mx.exchange == ".") {
+                // RFC 7505 3: a null MX says the domain takes no mail.
+                plan.hosts = Err(domain_failure(
+                    EnhancedCode::new(5, 1, 10),
+                    Sysexit::NoHost,
+                    format!("{domain} accepts no mail (null MX, RFC 7505)"),
+                ));
+                return plan;
+            } else {
+                order_mx(answer.records)
+                    .into_iter()
+                    .map(|mx| (mx.exchange, Some(mx.preference), answer.security))
+                    .collect()
+            }
+        }
+    };
+    let implicit = candidates.len() == 1 && candidates[0].1.is_none();
+    let hosts: Vec<HostPlan> = stream::iter(candidates)
+        .map(|(host, preference, mx_security)| {
+            plan_host(host, preference, mx_security, implicit, policy, mode, port, resolver)
+        })
+        .buffered(DOMAIN_CONCURRENCY)
+        .collect()
+        .await;
+    if implicit
+        && hosts
+            .first()
+            .is_some_and(|h| h.addresses.is_empty() && h.address_security.is_some())
+    {
+        plan.hosts = Err(domain_failure(
+            EnhancedCode::new(5, 1, 2),
+            Sysexit::NoHost,
+            format!("{domain} has no MX record and no address"),
+        ));
+        return plan;
+    }
+    if implicit && let Some(host) = hosts.first() {
+        plan.mx_security = host.address_security;
+    }
+    plan.hosts = Ok(hosts);
+    plan
+}
+
+/// A domain that is an address literal (`user@[192.0.2.1]`): that host,
+/// with no name to validate.
+fn literal_host(literal: &str, mode: Mode) -> Result<Vec<HostPlan>, Failure> {
+    let address: IpAddr = literal
+        .strip_prefix("IPv6:")
+        .unwrap_or(literal)
+        .parse()
+        .map_err(|_| {
+            domain_failure(
+                EnhancedCode::new(5, 1, 2),
+                Sysexit::NoHost,
+                format!("[{literal}] is not an address literal"),
+            )
+        })?;
+    let tls = match mode {
+        Mode::Require => Err(Skip {
+            reason: "an address literal has no name that DNSSEC or MTA-STS could validate".into(),
+            temporary: false,
+            unverifiable: true,
+        }),
+        Mode::Default => Ok(HostTls::Opportunistic {
+            plain_fallback: true,
+        }),
+        Mode::Optional => Ok(HostTls::Opportunistic {
+            plain_fallback: true,
+        }),
+    };
+    Ok(vec![HostPlan {
+        name: address.to_string(),
+        preference: None,
+        addresses: vec![address],
+        address_security: None,
+        validated: NameValidation::None,
+        tlsa: TlsaState::NotLooked("an address literal has no TLSA name"),
+        tls,
+    }])
+}
+
+/// RFC 5321 5.1: lowest preference first, random order among equals;
+/// null MX entries among real ones are dropped, and each host once.
+fn order_mx(records: Vec<dns::Mx>) -> Vec<dns::Mx> {
+    let rng = ring::rand::SystemRandom::new();
+    let mut keyed: Vec<(u16, u32, dns::Mx)> = records
+        .into_iter()
+        .filter(|mx| mx.exchange != ".")
+        .map(|mx| {
+            let mut random = [0u8; 4];
+            // A failed random source only makes the order fixed.
+            let _ = ring::rand::SecureRandom::fill(&rng, &mut random);
+            (mx.preference, u32::from_ne_bytes(random), mx)
+        })
+        .collect();
+    keyed.sort_by_key(|(preference, random, _)| (*preference, *random));
+    let mut seen = std::collections::HashSet::new();
+    keyed
+        .into_iter()
+        .map(|(_, _, mx)| mx)
+        .filter(|mx| seen.insert(mx.exchange.clone()))
+        .collect()
+}
+
+/// Classifies a failed lookup for the domain as a whole.
+fn lookup_failure(domain: &str, what: &str, error: &LookupError) -> Failure {
+    if error.is_permanent() {
+        domain_failure(
+            EnhancedCode::new(5, 1, 2),
+            Sysexit::NoHost,
+            format!("{domain}: {error}"),
+        )
+    } else {
+        // RFC 3463 4.4.3: directory server failure, temporary.
+        domain_failure(
+            EnhancedCode::new(4, 4, 3),
+            Sysexit::TempFail,
+            format!("{domain}: the {what} lookup failed: {error}"),
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn plan_host(
+    name: String,
+    preference: Option<u16>,
+    mx_security: Security,
+    implicit: bool,
+    policy: Option<&StsPolicy>,
+    mode: Mode,
+    port: u16,
+    resolver: &dyn Resolve,
+) -> HostPlan {
+    let mut host = HostPlan {
+        name: name.clone(),
+        preference,
+        addresses: Vec::new(),
+        address_security: None,
+        validated: NameValidation::None,
+        tlsa: TlsaState::NotLooked("the host's addresses are not DNSSEC secure"),
+        tls: Err(Skip {
+            reason: String::new(),
+            temporary: true,
+            unverifiable: false,
+        }),
+    };
+    let skip = |reason: String, temporary: bool, unverifiable: bool| Skip {
+        reason,
+        temporary,
+        unverifiable,
+    };
+    let parsed = match dns::parse_name(&name) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            host.tls = Err(skip(e.to_string(), false, false));
+            return host;
+        }
+    };
+    let addresses = match dns::addresses(resolver, &parsed).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            host.tls = Err(skip(
+                format!("its address lookup failed: {error}"),
+                !error.is_permanent(),
+                false,
+            ));
+            return host;
+        }
+    };
+    host.addresses = addresses.records;
+    host.address_security = Some(addresses.security);
+    let name_secure = if implicit {
+        addresses.security
+    } else {
+        mx_security
+    };
+    host.validated = if name_secure == Security::Secure {
+        NameValidation::Dnssec
+    } else {
+        match policy {
+            Some(p) if p.matches(&name) => NameValidation::MtaSts {
+                id: p.id.clone(),
+                enforce: p.enforce,
+            },
+            _ => NameValidation::None,
+        }
+    };
+    if host.addresses.is_empty() {
+        host.tls = Err(skip("it has no address".into(), false, false));
+        return host;
+    }
+    // RFC 7672 2.2: TLSA only for a host whose address answer is secure;
+    // optional mode ignores DANE (MX6).
+    // RFC 7672 2.2.1: nor for a name that may be forged (an insecure MX
+    // answer that no MTA-STS policy vouches for).
+    if mode == Mode::Optional {
+        host.tlsa = TlsaState::NotLooked("optional mode ignores DANE");
+    } else if host.validated == NameValidation::None {
+        host.tlsa = TlsaState::NotLooked("the MX answer is not DNSSEC secure");
+    } else if addresses.security == Security::Secure {
+        host.tlsa = match dns::tlsa(resolver, &parsed, port).await {
+            Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
+            Ok(answer) if answer.records.is_empty() => TlsaState::None,
+            Ok(answer) if answer.records.iter().any(usable) => {
+                TlsaState::Usable(answer.records.into_iter().filter(usable).collect())
+            }
+            Ok(answer) => TlsaState::Unusable(answer.records),
+            // NXDOMAIN at the TLSA name is an authenticated denial only if
+            // secure; either way there are no records to use.
+            Err(LookupError::NxDomain { security, .. }) if security == Security::Secure => {
+                TlsaState::None
+            }
+            Err(LookupError::NxDomain { .. }) => TlsaState::Insecure,
+            Err(error) => TlsaState::Failed(error.to_string()),
+        };
+    }
+    host.tls = decide_tls(&host, policy, mode);
+    host
+}
+
+/// The TLS a host gets in `mode`, from its name validation, its TLSA
+/// state and the domain's MTA-STS policy.
+fn decide_tls(host: &HostPlan, policy: Option<&StsPolicy>, mode: Mode) -> Result<HostTls, Skip> {
+    let policy_skip = |reason: String| Skip {
+        reason,
+        temporary: false,
+        unverifiable: true,
+    };
+    if let TlsaState::Failed(reason) = &host.tlsa {
+        // MX3: a failed TLSA lookup for a secure host never downgrades.
+        return Err(Skip {
+            reason: format!("its TLSA lookup failed: {reason}"),
+            temporary: true,
+            unverifiable: true,
+        });
+    }
+    match mode {
+        Mode::Require => {
+            if host.validated == NameValidation::None {
+                return Err(policy_skip(
+                    "its name is neither DNSSEC secure nor listed in an MTA-STS policy (MX2)"
+                        .into(),
+                ));
+            }
+            match &host.tlsa {
+                TlsaState::Usable(records) => Ok(HostTls::Dane(records.clone())),
+                TlsaState::Unusable(_) => Err(policy_skip(
+                    "its TLSA records are all unusable, so TLS with it would be unauthenticated"
+                        .into(),
+                )),
+                _ => Ok(HostTls::WebPki),
+            }
+        }
+        Mode::Default => match (&host.tlsa, policy) {
+            // RFC 8461 2: DANE takes precedence over MTA-STS.
+            (TlsaState::Usable(records), _) => Ok(HostTls::Dane(records.clone())),
+            (TlsaState::Unusable(_), _) => Ok(HostTls::Encrypted),
+            (_, Some(p)) if p.enforce && !p.matches(&host.name) => Err(policy_skip(format!(
+                "the MTA-STS policy (id {}, enforce) does not list it",
+                p.id
+            ))),
+            (_, Some(p)) if p.enforce => Ok(HostTls::WebPki),
+            _ => Ok(HostTls::Opportunistic {
+                plain_fallback: true,
+            }),
+        },
+        Mode::Optional => Ok(HostTls::Opportunistic {
+            plain_fallback: true,
+        }),
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, domain) in self.domains.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{domain}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for DomainPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let recipients: Vec<String> = self.recipients.iter().map(|r| r.to_string()).collect();
+        write!(f, "{} (for {})", self.domain, recipients.join(", "))?;
+        if let Some(security) = self.mx_security {
+            write!(f, "; MX answer {security}")?;
+        }
+        match &self.sts {
+            StsFinding::Policy(p) => write!(
+                f,
+                "; MTA-STS policy id {} mode {} ({}), mx {}",
+                p.id,
+                p.mode(),
+                p.origin,
+                p.mx.join(" ")
+            )?,
+            StsFinding::NoPolicy(why) => write!(f, "; no MTA-STS policy ({why})")?,
+        }
+        match &self.hosts {
+            Err(failure) => write!(f, "\n  fails: {failure}"),
+            Ok(hosts) => {
+                for host in hosts {
+                    write!(f, "\n  {host}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for HostPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        match self.preference {
+            Some(preference) => write!(f, " (MX {preference})")?,
+            None => write!(f, " (no MX: the domain itself)")?,
+        }
+        if !self.addresses.is_empty() {
+            let addresses: Vec<String> = self.addresses.iter().map(|a| a.to_string()).collect();
+            write!(f, ": {}", addresses.join(" "))?;
+            if let Some(security) = self.address_security {
+                write!(f, " ({security})")?;
+            }
+        }
+        match &self.validated {
+            NameValidation::Dnssec => write!(f, "; name validated by DNSSEC")?,
+            NameValidation::MtaSts { id, enforce } => write!(
+                f,
+                "; name listed in MTA-STS policy {id} ({})",
+                if *enforce { "enforce" } else { "testing" }
+            )?,
+            NameValidation::None => write!(f, "; name not validated")?,
+        }
+        match &self.tlsa {
+            TlsaState::NotLooked(why) => write!(f, "; TLSA not looked up ({why})")?,
+            TlsaState::None => write!(f, "; no TLSA records")?,
+            TlsaState::Insecure => write!(f, "; TLSA records ignored (not DNSSEC secure)")?,
+            TlsaState::Usable(records) | TlsaState::Unusable(records) => {
+                let shown: Vec<String> = records.iter().map(tlsa_text).collect();
+                write!(f, "; TLSA {}", shown.join(", "))?;
+            }
+            TlsaState::Failed(reason) => write!(f, "; TLSA lookup failed: {reason}")?,
+        }
+        match &self.tls {
+            Ok(tls) => write!(f, "; TLS: {tls}"),
+            Err(skip) => write!(f, "; skipped: {}", skip.reason),
+        }
+    }
+}
+
+impl fmt::Display for HostTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostTls::Dane(_) => write!(f, "STARTTLS required, certificate verified by DANE"),
+            HostTls::WebPki => write!(f, "STARTTLS required, certificate verified by WebPKI"),
+            HostTls::Encrypted => write!(f, "STARTTLS required, certificate not authenticated"),
+            HostTls::Opportunistic { plain_fallback } => {
+                write!(f, "STARTTLS if offered, certificate not required to verify")?;
+                if *plain_fallback {
+                    write!(f, ", plain text if TLS fails")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A TLSA record in presentation form, the data shortened.
+pub fn tlsa_text(record: &TlsaRecord) -> String {
+    let hex: String = record.data.iter().map(|b| format!("{b:02x}")).collect();
+    let shown = if hex.len() > 16 {
+        format!("{}…", &hex[..16])
+    } else {
+        hex
+    };
+    format!(
+        "{} {} {} {shown}",
+        record.usage, record.selector, record.matching
+    )
+}
+
+#[cfg(test)]
+mod tests;
