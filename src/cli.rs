@@ -154,6 +154,8 @@ pub struct Invocation {
     pub delivery: Option<DeliveryMode>,
     pub error_mode: Option<ErrorMode>,
     pub server: ServerFlags,
+    /// `--direct`: deliver to the MX hosts even when an account names a server.
+    pub direct: bool,
     /// Options accepted and ignored, as typed (shown with -v).
     pub ignored: Vec<String>,
 }
@@ -226,6 +228,12 @@ pub fn command() -> Command {
                  recipient TLS policies. Same as -O requiretls=no.",
             )
             .visible_alias("no-require-tls"),
+            long_flag(
+                "direct",
+                "Deliver to the recipients' MX hosts directly, even when an account names a \
+                 server (the default when none is configured). Names are validated by DNSSEC or \
+                 MTA-STS, certificates by DANE or WebPKI; see the [direct] settings in tlsend(1).",
+            ),
             long_value("host", "HOST", "Submit to HOST instead of the account's server."),
             long_value("port", "PORT", "Server port (default 587 for starttls, 465 for implicit)."),
             long_value("tls", "MODE", "How the connection is secured: starttls, implicit or none.")
@@ -527,6 +535,7 @@ fn interpret(
         delivery: None,
         error_mode: None,
         server: ServerFlags::default(),
+        direct: false,
         ignored: Vec::new(),
     };
     let mut modes: Vec<(TlsModeFlag, String)> = Vec::new();
@@ -612,6 +621,7 @@ fn interpret(
             }
             "require-tls" => modes.push((TlsModeFlag::Require, typed)),
             "tls-optional" => modes.push((TlsModeFlag::Optional, typed)),
+            "direct" => inv.direct = true,
             "host" => inv.server.host = Some(value),
             "port" => {
                 inv.server.port = Some(
@@ -671,6 +681,11 @@ fn interpret(
             )));
         }
         inv.tls_mode = modes.last().cloned();
+    }
+    if inv.direct && inv.server.host.is_some() {
+        return Err(usage(
+            "--direct and --host contradict each other: deliver to the MX hosts, or submit to HOST",
+        ));
     }
     if inv.extract_recipients && inv.action != Action::Send {
         return Err(usage("-t can be used only when sending a message"));

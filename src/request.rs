@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::address::{Address, ReversePath};
 use crate::cli::{self, Invocation};
 use crate::config::{self, Account, Config, SecretSource};
-use crate::deliver::{Security, Submission};
+use crate::deliver::{DirectSettings, Security, Submission};
 use crate::policy::{Mode, Requested};
 use crate::smtp::{AuthChoice, Dsn, Mechanism, Notify, Ret, Timeouts};
 use crate::tls::Trust;
@@ -28,16 +28,44 @@ pub struct Login {
     pub choice: AuthChoice,
 }
 
+/// Where the message goes.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// Through a submission server.
+    Submission {
+        /// `credentials` is filled in once the secret is fetched.
+        submission: Submission,
+        /// `None` only for `Security::Plain`.
+        trust: Option<Trust>,
+        login: Option<Login>,
+    },
+    /// Directly to each recipient domain's MX hosts.
+    Direct(DirectRequest),
+}
+
+/// Direct delivery's settings, from `[direct]` and the command line.
+#[derive(Clone, Debug)]
+pub struct DirectRequest {
+    pub settings: DirectSettings,
+    pub port: u16,
+    /// Instead of /etc/resolv.conf's.
+    pub resolver: Option<std::net::SocketAddr>,
+    pub dnssec: config::DnssecMethod,
+    pub trust_anchor: Option<PathBuf>,
+    /// `None` when no cache directory is known (no home): fetched each time.
+    pub mta_sts_cache: Option<PathBuf>,
+    pub mta_sts_port: u16,
+    pub lookup_timeout: Duration,
+    /// Why direct delivery was chosen, for `-v`.
+    pub reason: &'static str,
+}
+
 /// Everything needed to send one message, apart from the message.
 #[derive(Clone, Debug)]
 pub struct Request {
     /// The account used, for messages ("account \"work\"").
     pub account: Option<String>,
-    /// The server; `credentials` is filled in once the secret is fetched.
-    pub submission: Submission,
-    /// `None` only for `Security::Plain`.
-    pub trust: Option<Trust>,
-    pub login: Option<Login>,
+    pub delivery: Delivery,
     pub mode_flag: Option<Requested>,
     pub configured_mode: Option<Requested>,
     pub sender: ReversePath,
@@ -85,23 +113,90 @@ pub fn build(
         .select(invocation.account.as_deref(), invocation.sender.as_deref())
         .map_err(|e| RequestError::Config(e.to_string()))?;
     let flags = &invocation.server;
-    let config_error = |text: String| RequestError::Config(text);
 
-    let host = flags
+    let configured_host = flags
         .host
         .clone()
-        .or_else(|| account.and_then(|a| a.host.clone()))
-        .ok_or_else(|| {
-            config_error(match account {
-                Some(a) => format!(
-                    "account \"{}\" names no host; add host = \"…\" to it or pass --host",
-                    a.name
-                ),
-                None => "no server to submit to: pass --host HOST, or configure an account in \
-                         $XDG_CONFIG_HOME/tlsend/config.toml (see tlsend(1))"
-                    .to_string(),
-            })
-        })?;
+        .or_else(|| account.and_then(|a| a.host.clone()));
+    let delivery = match configured_host {
+        Some(host) if !invocation.direct => submission(invocation, account, host)?,
+        _ => Delivery::Direct(direct(invocation, config, env)?),
+    };
+
+    let mode_flag = invocation.tls_mode.as_ref().map(|(flag, typed)| Requested {
+        mode: match flag {
+            cli::TlsModeFlag::Require => Mode::Require,
+            cli::TlsModeFlag::Optional => Mode::Optional,
+        },
+        source: typed.clone(),
+    });
+    let configured_mode = account.and_then(|a| {
+        a.mode.map(|mode| Requested {
+            mode,
+            source: format!("account \"{}\" has mode = \"{mode}\"", a.name),
+        })
+    });
+
+    let qualify_domain = account
+        .and_then(|a| a.qualify_domain.clone())
+        .unwrap_or_else(|| host_name.to_string());
+    let sender = sender(invocation, account, env, &qualify_domain)?;
+    let full_name = match &invocation.full_name {
+        Some(text) => Some(FullName {
+            text: text.clone(),
+            source: "-F",
+        }),
+        None => env("NAME")
+            .and_then(|n| n.into_string().ok())
+            .filter(|n| !n.is_empty())
+            .map(|text| FullName {
+                text,
+                source: "the NAME environment variable",
+            }),
+    };
+
+    let dsn = Dsn {
+        ret: invocation.ret.map(|r| match r {
+            cli::Ret::Full => Ret::Full,
+            cli::Ret::Hdrs => Ret::Hdrs,
+        }),
+        envid: invocation.envid.clone(),
+        notify: invocation.notify.map(|n| match n {
+            cli::Notify::Never => Notify::Never,
+            cli::Notify::Some {
+                success,
+                failure,
+                delay,
+            } => Notify::On {
+                success,
+                failure,
+                delay,
+            },
+        }),
+    };
+
+    Ok(Request {
+        account: account.map(|a| a.name.clone()),
+        delivery,
+        mode_flag,
+        configured_mode,
+        sender,
+        full_name,
+        qualify_domain,
+        dead_letter: config.dead_letter.clone(),
+        dsn,
+        declared_8bitmime: matches!(invocation.body, Some(cli::BodyType::EightBitMime)),
+    })
+}
+
+/// The submission server: the flags over the account's settings.
+fn submission(
+    invocation: &Invocation,
+    account: Option<&Account>,
+    host: String,
+) -> Result<Delivery, RequestError> {
+    let flags = &invocation.server;
+    let config_error = |text: String| RequestError::Config(text);
     let security = match flags.tls {
         Some(cli::TlsStart::StartTls) => Security::StartTls,
         Some(cli::TlsStart::Implicit) => Security::Implicit,
@@ -172,60 +267,7 @@ pub fn build(
         )));
     }
 
-    let mode_flag = invocation.tls_mode.as_ref().map(|(flag, typed)| Requested {
-        mode: match flag {
-            cli::TlsModeFlag::Require => Mode::Require,
-            cli::TlsModeFlag::Optional => Mode::Optional,
-        },
-        source: typed.clone(),
-    });
-    let configured_mode = account.and_then(|a| {
-        a.mode.map(|mode| Requested {
-            mode,
-            source: format!("account \"{}\" has mode = \"{mode}\"", a.name),
-        })
-    });
-
-    let qualify_domain = account
-        .and_then(|a| a.qualify_domain.clone())
-        .unwrap_or_else(|| host_name.to_string());
-    let sender = sender(invocation, account, env, &qualify_domain)?;
-    let full_name = match &invocation.full_name {
-        Some(text) => Some(FullName {
-            text: text.clone(),
-            source: "-F",
-        }),
-        None => env("NAME")
-            .and_then(|n| n.into_string().ok())
-            .filter(|n| !n.is_empty())
-            .map(|text| FullName {
-                text,
-                source: "the NAME environment variable",
-            }),
-    };
-
-    let dsn = Dsn {
-        ret: invocation.ret.map(|r| match r {
-            cli::Ret::Full => Ret::Full,
-            cli::Ret::Hdrs => Ret::Hdrs,
-        }),
-        envid: invocation.envid.clone(),
-        notify: invocation.notify.map(|n| match n {
-            cli::Notify::Never => Notify::Never,
-            cli::Notify::Some {
-                success,
-                failure,
-                delay,
-            } => Notify::On {
-                success,
-                failure,
-                delay,
-            },
-        }),
-    };
-
-    Ok(Request {
-        account: account.map(|a| a.name.clone()),
+    Ok(Delivery::Submission {
         submission: Submission {
             host,
             port,
@@ -237,14 +279,87 @@ pub fn build(
         },
         trust,
         login,
-        mode_flag,
-        configured_mode,
-        sender,
-        full_name,
-        qualify_domain,
-        dead_letter: config.dead_letter.clone(),
-        dsn,
-        declared_8bitmime: matches!(invocation.body, Some(cli::BodyType::EightBitMime)),
+    })
+}
+
+/// Direct delivery: `[direct]` with `--timeout` and `--ehlo-name` over it.
+fn direct(
+    invocation: &Invocation,
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<DirectRequest, RequestError> {
+    let flags = &invocation.server;
+    let settings = &config.direct;
+    for (given, name) in [
+        (flags.port.is_some(), "--port"),
+        (flags.tls.is_some(), "--tls"),
+        (flags.user.is_some(), "--user"),
+        (flags.ca_file.is_some(), "--ca-file"),
+        (flags.fingerprint.is_some(), "--fingerprint"),
+    ] {
+        if given {
+            return Err(RequestError::Usage(format!(
+                "{name} applies to a submission server, and this message goes directly to the \
+                 recipients' MX hosts (no --host and no account host); set [direct] port in the \
+                 configuration for another MX port"
+            )));
+        }
+    }
+    let (connect_timeout, timeouts) = match flags.timeout {
+        Some(seconds) => {
+            let limit = Duration::from_secs(seconds);
+            (
+                limit,
+                Timeouts {
+                    command: limit,
+                    end_of_data: limit,
+                },
+            )
+        }
+        None => (
+            settings.connect_timeout,
+            Timeouts {
+                command: settings.timeout,
+                end_of_data: settings.data_timeout,
+            },
+        ),
+    };
+    let ehlo_name = flags.ehlo_name.clone().or_else(|| settings.ehlo_name.clone());
+    if let Some(name) = &ehlo_name
+        && Address::from_parts("postmaster", Some(name)).is_err()
+    {
+        return Err(RequestError::Usage(format!(
+            "--ehlo-name {name:?} is not a domain name or an address literal like [192.0.2.1]"
+        )));
+    }
+    let mta_sts_cache = settings.mta_sts_cache.clone().or_else(|| {
+        // XDG Base Directory: $XDG_CACHE_HOME, else ~/.cache.
+        env("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .or_else(|| crate::user::home_dir(env).map(|home| home.join(".cache")))
+            .map(|dir| dir.join("tlsend").join("mta-sts"))
+    });
+    Ok(DirectRequest {
+        settings: DirectSettings {
+            ehlo_name,
+            connect_timeout,
+            timeouts,
+        },
+        port: settings.port,
+        resolver: settings.resolver,
+        dnssec: settings.dnssec,
+        trust_anchor: settings.trust_anchor.clone(),
+        mta_sts_cache,
+        mta_sts_port: settings.mta_sts_port,
+        lookup_timeout: flags
+            .timeout
+            .map_or(settings.lookup_timeout, Duration::from_secs),
+        reason: if invocation.direct {
+            "--direct"
+        } else {
+            "no submission server is configured"
+        },
     })
 }
 

@@ -99,6 +99,61 @@ pub struct Account {
     pub qualify_domain: Option<String>,
 }
 
+/// How DNSSEC status is known for direct delivery (MX8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnssecMethod {
+    /// Trust the AD bit of the resolver when it is on loopback or
+    /// resolv.conf says `options trust-ad`.
+    #[default]
+    Auto,
+    /// Trust the AD bit of the configured resolver, wherever it is.
+    TrustResolver,
+    /// Validate locally from `trust_anchor` (default: the root's anchor).
+    Validate,
+    /// Nothing counts as DNSSEC secure.
+    Off,
+}
+
+/// Settings for direct delivery to MX hosts (the `[direct]` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Direct {
+    pub port: u16,
+    /// A resolver to use instead of those in /etc/resolv.conf.
+    pub resolver: Option<std::net::SocketAddr>,
+    pub dnssec: DnssecMethod,
+    /// DS or DNSKEY records in zone-file form, for `dnssec = "validate"`.
+    pub trust_anchor: Option<PathBuf>,
+    /// Where MTA-STS policies are cached; `None`: the user's cache directory.
+    pub mta_sts_cache: Option<PathBuf>,
+    /// The HTTPS port of `mta-sts.<domain>` (443; tests use another).
+    pub mta_sts_port: u16,
+    pub ehlo_name: Option<String>,
+    pub lookup_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+impl Default for Direct {
+    fn default() -> Direct {
+        Direct {
+            port: 25,
+            resolver: None,
+            dnssec: DnssecMethod::Auto,
+            trust_anchor: None,
+            mta_sts_cache: None,
+            mta_sts_port: 443,
+            ehlo_name: None,
+            lookup_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(30),
+            // RFC 5321 4.5.3.2 asks for minutes; a one-off sender waits less.
+            timeout: Duration::from_secs(120),
+            data_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -106,6 +161,7 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub default_account: Option<String>,
     pub dead_letter: Option<PathBuf>,
+    pub direct: Direct,
     /// In file order.
     accounts: Vec<Account>,
 }
@@ -149,6 +205,7 @@ impl std::error::Error for ConfigError {}
 struct RawConfig {
     default_account: Option<Spanned<String>>,
     dead_letter: Option<String>,
+    direct: Option<RawDirect>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
 }
@@ -160,6 +217,22 @@ enum ModeName {
     Require,
     Optional,
     Default,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirect {
+    port: Option<Spanned<u16>>,
+    resolver: Option<Spanned<String>>,
+    dnssec: Option<Spanned<DnssecMethod>>,
+    trust_anchor: Option<Spanned<String>>,
+    mta_sts_cache: Option<Spanned<String>>,
+    mta_sts_port: Option<Spanned<u16>>,
+    ehlo_name: Option<Spanned<String>>,
+    lookup_timeout: Option<Spanned<u64>>,
+    connect_timeout: Option<Spanned<u64>>,
+    timeout: Option<Spanned<u64>>,
+    data_timeout: Option<Spanned<u64>>,
 }
 
 /// Each field keeps its position so that a check can name the key's line.
@@ -248,16 +321,100 @@ pub fn parse_with(
         Some(name) => Some(name.into_inner()),
         None => None,
     };
+    let direct = match &raw.direct {
+        Some(direct) => build_direct(direct, &expand).map_err(|(offset, message)| {
+            at(Some(line_col(&text, offset)), format!("[direct]: {message}"))
+        })?,
+        None => Direct::default(),
+    };
     Ok(Config {
         path: Some(origin.to_path_buf()),
         default_account,
         dead_letter: raw.dead_letter.as_deref().map(&expand),
+        direct,
         accounts,
+    })
+}
+
+fn build_direct(raw: &RawDirect, expand: &dyn Fn(&str) -> PathBuf) -> Result<Direct, Invalid> {
+    let defaults = Direct::default();
+    let port = |value: &Option<Spanned<u16>>, default: u16| match value {
+        Some(p) if *p.get_ref() == 0 => Err((p.span().start, "port 0 is not a port".to_string())),
+        Some(p) => Ok(*p.get_ref()),
+        None => Ok(default),
+    };
+    let resolver = match &raw.resolver {
+        None => None,
+        Some(text) => Some(parse_resolver(text.get_ref()).map_err(|e| (text.span().start, e))?),
+    };
+    let dnssec = raw.dnssec.as_ref().map_or(DnssecMethod::Auto, |d| *d.get_ref());
+    if let (Some(anchor), false) = (&raw.trust_anchor, dnssec == DnssecMethod::Validate) {
+        return Err((
+            anchor.span().start,
+            "trust_anchor is only used with dnssec = \"validate\"".into(),
+        ));
+    }
+    if let (Some(resolver), DnssecMethod::TrustResolver) = (&raw.resolver, dnssec)
+        && resolver.get_ref().is_empty()
+    {
+        return Err((resolver.span().start, "resolver is empty".into()));
+    }
+    if let Some(name) = &raw.ehlo_name
+        && crate::address::Address::from_parts("postmaster", Some(name.get_ref())).is_err()
+    {
+        return Err((
+            name.span().start,
+            format!(
+                "ehlo_name {:?} is not a domain name or an address literal like [192.0.2.1]",
+                name.get_ref()
+            ),
+        ));
+    }
+    let secs = |value: &Option<Spanned<u64>>, key: &str, default: Duration| {
+        seconds(value, key, default.as_secs())
+    };
+    Ok(Direct {
+        port: port(&raw.port, defaults.port)?,
+        resolver,
+        dnssec,
+        trust_anchor: raw.trust_anchor.as_ref().map(|p| expand(p.get_ref())),
+        mta_sts_cache: raw.mta_sts_cache.as_ref().map(|p| expand(p.get_ref())),
+        mta_sts_port: port(&raw.mta_sts_port, defaults.mta_sts_port)?,
+        ehlo_name: raw.ehlo_name.as_ref().map(|n| n.get_ref().clone()),
+        lookup_timeout: secs(&raw.lookup_timeout, "lookup_timeout", defaults.lookup_timeout)?,
+        connect_timeout: secs(&raw.connect_timeout, "connect_timeout", defaults.connect_timeout)?,
+        timeout: secs(&raw.timeout, "timeout", defaults.timeout)?,
+        data_timeout: secs(&raw.data_timeout, "data_timeout", defaults.data_timeout)?,
+    })
+}
+
+/// `192.0.2.53`, `192.0.2.53:5353`, `::1` or `[::1]:5353`; port 53 by default.
+fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{IpAddr, SocketAddr};
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!("resolver {text:?} is not an address like 127.0.0.1, 127.0.0.1:5353 or [::1]:5353")
     })
 }
 
 /// A failed check: the byte offset of the offending key's value, and why.
 type Invalid = (usize, String);
+
+/// A time limit in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`].
+fn seconds(value: &Option<Spanned<u64>>, key: &str, default: u64) -> Result<Duration, Invalid> {
+    match value {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) if (1..=MAX_TIMEOUT_SECONDS).contains(v.get_ref()) => {
+            Ok(Duration::from_secs(*v.get_ref()))
+        }
+        Some(v) => Err((
+            v.span().start,
+            format!("{key} must be from 1 to {MAX_TIMEOUT_SECONDS} seconds"),
+        )),
+    }
+}
 
 fn build_account(
     name: &str,
@@ -332,19 +489,6 @@ fn build_account(
     if let Some(port) = raw.port.as_ref().filter(|p| *p.get_ref() == 0) {
         return Err((port.span().start, "port 0 is not a port".into()));
     }
-    let seconds =
-        |value: &Option<Spanned<u64>>, key: &str, default: u64| -> Result<Duration, Invalid> {
-            match value {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) if (1..=MAX_TIMEOUT_SECONDS).contains(v.get_ref()) => {
-                    Ok(Duration::from_secs(*v.get_ref()))
-                }
-                Some(v) => Err((
-                    v.span().start,
-                    format!("{key} must be from 1 to {MAX_TIMEOUT_SECONDS} seconds"),
-                )),
-            }
-        };
     let fingerprint = match &raw.fingerprint {
         Some(f) => Some(
             parse_fingerprint(f.get_ref())

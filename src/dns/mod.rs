@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-pub use stub::{ResolvConf, StubResolver};
+pub use stub::{AdTrust, ResolvConf, StubResolver};
 
 /// Whether an answer was authenticated by DNSSEC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -52,6 +52,64 @@ pub struct TestPki {
     dir: tempfile::TempDir,
     ca_file: PathBuf,
     identities: Vec<Identity>,
+    trusted: CertifiedIssuer<'static, KeyPair>,
+    untrusted: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A certificate minted for a test: for MX host names, or for DANE, where
+/// the test needs its DER and its public key.
+pub struct Minted {
+    pub chain: Vec<CertificateDer<'static>>,
+    key_pkcs8: Vec<u8>,
+    /// The DER of the issuing CA's certificate (the DANE-TA anchor).
+    pub issuer_der: CertificateDer<'static>,
+}
+
+/// How a minted certificate should be.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MintOptions {
+    /// Valid in 2020 only.
+    pub expired: bool,
+    /// Signed by a CA that is not trusted.
+    pub untrusted: bool,
+    /// Signed by itself.
+    pub self_signed: bool,
+    /// Send the CA certificate after the end-entity certificate.
+    pub with_issuer: bool,
+}
+
+impl Minted {
+    pub fn der(&self) -> &[u8] {
+        self.chain[0].as_ref()
+    }
+
+    /// The DER SubjectPublicKeyInfo of the end-entity certificate.
+    pub fn spki(&self) -> Vec<u8> {
+        use x509_parser::prelude::FromDer;
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(self.der())
+            .expect("a minted certificate parses");
+        cert.tbs_certificate.subject_pki.raw.to_vec()
+    }
+
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_no_client_auth()
+        .with_single_cert(self.chain.clone(), key)
+        .expect("minted key matches its certificate");
+        Arc::new(config)
+    }
+}
+
+/// SHA-256 of `data`, for TLSA records with matching type 1.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }
 
 /// The process-wide test PKI, made on first use.
@@ -133,6 +191,38 @@ impl TestPki {
             dir,
             ca_file,
             identities,
+            trusted,
+            untrusted,
+        }
+    }
+
+    /// A new certificate for `names` (an MX host name, say).
+    pub fn mint(&self, names: &[&str], options: MintOptions) -> Minted {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = leaf_params(names);
+        if options.expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let issuer = if options.untrusted {
+            &self.untrusted
+        } else {
+            &self.trusted
+        };
+        let cert = if options.self_signed {
+            params.self_signed(&key)
+        } else {
+            params.signed_by(&key, issuer)
+        }
+        .expect("minted certificate");
+        let mut chain = vec![cert.der().clone()];
+        if options.with_issuer {
+            chain.push(issuer.der().clone());
+        }
+        Minted {
+            chain,
+            key_pkcs8: key.serialize_der(),
+            issuer_der: issuer.der().clone(),
         }
     }
 

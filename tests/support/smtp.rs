@@ -96,6 +96,12 @@ pub struct Behaviour {
     pub lowercase_keywords: bool,
     /// Wait this long after the message before answering it.
     pub end_of_data_delay: Option<Duration>,
+    /// Present this TLS configuration instead of `cert`'s (a minted
+    /// certificate for an MX host name).
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// Listen here instead of 127.0.0.1 on a free port (MX hosts share one
+    /// port on several loopback addresses).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Behaviour {
@@ -120,6 +126,8 @@ impl Default for Behaviour {
             silent_at: None,
             lowercase_keywords: false,
             end_of_data_delay: None,
+            tls_config: None,
+            listen: None,
         }
     }
 }
@@ -196,7 +204,15 @@ impl TestServer {
     /// Starts listening on 127.0.0.1 and returns once the port is known.
     pub fn start(behaviour: Behaviour, pki: &TestPki) -> TestServer {
         let record = Arc::new(Mutex::new(Record::default()));
-        let acceptor = TlsAcceptor::from(pki.server_config(behaviour.cert));
+        let acceptor = TlsAcceptor::from(
+            behaviour
+                .tls_config
+                .clone()
+                .unwrap_or_else(|| pki.server_config(behaviour.cert)),
+        );
+        let listen = behaviour
+            .listen
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let shared = record.clone();
@@ -207,11 +223,15 @@ impl TestServer {
                 .build()
                 .expect("test server runtime");
             runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1:0");
+                let listener = match TcpListener::bind(listen).await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = port_tx.send(Err(e));
+                        return;
+                    }
+                };
                 let port = listener.local_addr().expect("local address").port();
-                if port_tx.send(port).is_err() {
+                if port_tx.send(Ok(port)).is_err() {
                     return;
                 }
                 let behaviour = Arc::new(behaviour);
@@ -246,7 +266,8 @@ impl TestServer {
         });
         let port = port_rx
             .recv_timeout(Duration::from_secs(10))
-            .expect("test server did not start");
+            .expect("test server did not start")
+            .unwrap_or_else(|e| panic!("test server cannot listen on {listen}: {e}"));
         TestServer {
             port,
             record,

@@ -7,11 +7,12 @@
 //! AUTH and MAIL FROM with REQUIRETLS. A failed step sends QUIT while the
 //! dialogue is in step, and nothing of the message.
 //!
-//! Today the plan is a submission server; direct MX delivery will give a
-//! list of hosts and call [`attempt`] for each until one succeeds.
+//! The plan is a submission server ([`submit`]) or, for direct delivery,
+//! `route`'s plan of MX hosts ([`direct`]), whose hosts are tried in order
+//! with [`attempt`] until one takes the message.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -59,6 +60,59 @@ impl Submission {
     }
 }
 
+/// Whether STARTTLS must succeed, or is used when the server offers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartTlsUse {
+    Required,
+    /// Opportunistic (RFC 7435): no STARTTLS, or a refusal, means plain text.
+    IfOffered,
+}
+
+/// One server to try: its name (for SNI, certificates and messages), where
+/// to connect, and how to secure the connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Hop<'a> {
+    pub name: &'a str,
+    /// Connect here; `None` resolves `name` with the system's resolver.
+    pub address: Option<IpAddr>,
+    pub port: u16,
+    pub security: Security,
+    pub starttls: StartTlsUse,
+    pub credentials: Option<&'a (Credentials, AuthChoice)>,
+    pub ehlo_name: Option<&'a str>,
+    pub connect_timeout: Duration,
+    pub timeouts: Timeouts,
+}
+
+impl Hop<'_> {
+    /// `name:port`, or `name[address]:port` for an MX host.
+    pub fn server(&self) -> String {
+        match self.address {
+            Some(address) if address.to_string() != self.name => {
+                format!("{}[{address}]:{}", self.name, self.port)
+            }
+            _ => format!("{}:{}", self.name, self.port),
+        }
+    }
+}
+
+impl Submission {
+    /// The submission server as a hop.
+    pub fn hop(&self) -> Hop<'_> {
+        Hop {
+            name: &self.host,
+            address: None,
+            port: self.port,
+            security: self.security,
+            starttls: StartTlsUse::Required,
+            credentials: self.credentials.as_ref(),
+            ehlo_name: self.ehlo_name.as_deref(),
+            connect_timeout: self.connect_timeout,
+            timeouts: self.timeouts,
+        }
+    }
+}
+
 /// A source of the message bytes, opened once per attempt.
 pub type OpenMessage<'a> = &'a (dyn Fn() -> io::Result<Box<dyn AsyncRead + Unpin + Send>> + Sync);
 
@@ -81,14 +135,15 @@ pub async fn submit(
     job: Job<'_>,
     transcript: &Transcript,
 ) -> Outcome {
-    let transcript = transcript.with_prefix(format!("tlsend: {}: ", plan.server()));
-    match attempt(plan, tls, job, &transcript).await {
+    let hop = plan.hop();
+    let transcript = transcript.with_prefix(format!("tlsend: {}: ", hop.server()));
+    match attempt(&hop, tls, job, &transcript).await {
         // `transact` recorded it as soon as the server had answered.
         Ok(outcome) => outcome,
         Err(error) => {
             let outcome = Outcome::all_failed(
                 &job.envelope.recipients,
-                failure(Some(plan.server()), &error, job.mode),
+                failure(Some(hop.server()), &error, job.mode),
             );
             job.progress.record(&outcome);
             outcome
@@ -99,20 +154,20 @@ pub async fn submit(
 /// One attempt on one server. `Err` means the session failed for every
 /// recipient; `Ok` carries per-recipient results.
 pub async fn attempt(
-    plan: &Submission,
+    hop: &Hop<'_>,
     tls: Option<&TlsClient>,
     job: Job<'_>,
     transcript: &Transcript,
 ) -> Result<Outcome, Error> {
     let mode = job.mode;
-    if mode == Mode::Require && plan.security == Security::Plain {
+    if mode == Mode::Require && hop.security == Security::Plain {
         // Refuse before connecting: nothing about this server could help.
         return Err(Error::new(
             Step::Connect,
             ErrorKind::Missing(Missing::VerifiedTls),
         ));
     }
-    let tls = match (plan.security, tls) {
+    let tls = match (hop.security, tls) {
         (Security::Plain, _) => None,
         (_, Some(tls)) => Some(tls),
         (_, None) => {
@@ -126,31 +181,49 @@ pub async fn attempt(
         // The trust anchors load while the connection is set up.
         tls.preload();
     }
-    let stream = dial(&plan.host, plan.port, plan.connect_timeout, transcript).await?;
+    let stream = match hop.address {
+        Some(address) => {
+            dial_address(
+                SocketAddr::new(address, hop.port),
+                hop.connect_timeout,
+                transcript,
+            )
+            .await?
+        }
+        None => dial(hop.name, hop.port, hop.connect_timeout, transcript).await?,
+    };
     let config = SessionConfig {
-        ehlo_name: plan
+        ehlo_name: hop
             .ehlo_name
-            .clone()
+            .map(str::to_string)
             .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
-        timeouts: plan.timeouts,
+        timeouts: hop.timeouts,
         verdict: job.progress.verdict().clone(),
     };
-    let server = plan.server();
-    match (plan.security, tls) {
+    let server = hop.server();
+    match (hop.security, tls) {
         (Security::Implicit, Some(tls)) => {
             let (stream, established) = tls
-                .handshake(&plan.host, stream, plan.timeouts.command)
+                .handshake(hop.name, stream, hop.timeouts.command)
                 .await
                 .map_err(|e| Error::new(Step::TlsHandshake, ErrorKind::Tls(e)))?;
             transcript.note(&format!("TLS established: {established}"));
             let session =
                 Session::open(stream, Some(established), config, transcript.clone()).await?;
-            secured(session, plan, job, server).await
+            secured(session, hop, job, server).await
         }
         (Security::StartTls, Some(tls)) => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
-            match session.starttls(tls, &plan.host).await {
-                Ok(session) => secured(session, plan, job, server).await,
+            match session.starttls(tls, hop.name).await {
+                Ok(session) => secured(session, hop, job, server).await,
+                Err(StartTlsFailure::Refused { error, session })
+                    if hop.starttls == StartTlsUse::IfOffered && mode != Mode::Require =>
+                {
+                    // RFC 7435 and RFC 8689 4.2.2: opportunistic TLS goes on
+                    // in plain text when the server has none to offer.
+                    transcript.note(&format!("continuing without TLS: {error}"));
+                    transact(*session, job, server).await
+                }
                 Err(StartTlsFailure::Refused { error, session }) => {
                     session.quit().await;
                     Err(error)
@@ -168,7 +241,7 @@ pub async fn attempt(
 /// After TLS: the require-mode checks, then AUTH, then the transaction.
 async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     mut session: Session<TlsStream<S>>,
-    plan: &Submission,
+    hop: &Hop<'_>,
     job: Job<'_>,
     server: String,
 ) -> Result<Outcome, Error> {
@@ -178,9 +251,9 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
         session.quit().await;
         return Err(error);
     }
-    if let Some((credentials, choice)) = &plan.credentials
+    if let Some((credentials, choice)) = hop.credentials
         && let Err(error) = session
-            .authenticate(credentials, *choice, (&plan.host, plan.port))
+            .authenticate(credentials, *choice, (hop.name, hop.port))
             .await
     {
         session.quit().await;
@@ -283,13 +356,7 @@ async fn dial(
         match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
             Err(_) => return Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),
             Ok(Ok(stream)) => {
-                // Every write here is a complete command group, a TLS
-                // flight or the end of the message: Nagle's algorithm
-                // would only hold the second of two such writes back for
-                // an acknowledgment, a round trip each time.
-                if let Err(e) = stream.set_nodelay(true) {
-                    transcript.note(&format!("cannot set TCP_NODELAY: {e}"));
-                }
+                no_delay(&stream, transcript);
                 return Ok(stream);
             }
             Ok(Err(e)) => last_error = Some(io::Error::new(e.kind(), format!("{address}: {e}"))),
@@ -298,6 +365,36 @@ async fn dial(
     Err(connect_error(last_error.unwrap_or_else(|| {
         io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
     })))
+}
+
+/// Connects to one address within `limit` (an MX host's address, which
+/// route looked up with its DNSSEC status; never the system's resolver).
+async fn dial_address(
+    address: SocketAddr,
+    limit: Duration,
+    transcript: &Transcript,
+) -> Result<TcpStream, Error> {
+    transcript.note(&format!("connecting to {address}"));
+    match tokio::time::timeout(limit, TcpStream::connect(address)).await {
+        Err(_) => Err(Error::new(Step::Connect, ErrorKind::Timeout(limit))),
+        Ok(Err(e)) => Err(Error::new(
+            Step::Connect,
+            ErrorKind::Io(io::Error::new(e.kind(), format!("{address}: {e}"))),
+        )),
+        Ok(Ok(stream)) => {
+            no_delay(&stream, transcript);
+            Ok(stream)
+        }
+    }
+}
+
+/// Every write here is a complete command group, a TLS flight or the end
+/// of the message: Nagle's algorithm would only hold the second of two
+/// such writes back for an acknowledgment, a round trip each time.
+fn no_delay(stream: &TcpStream, transcript: &Transcript) {
+    if let Err(e) = stream.set_nodelay(true) {
+        transcript.note(&format!("cannot set TCP_NODELAY: {e}"));
+    }
 }
 
 /// The host name when it looks like a domain, else an address literal of
@@ -367,3 +464,7 @@ pub fn list(addresses: &[&Address]) -> String {
     let shown: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
     shown.join(", ")
 }
+
+mod direct;
+
+pub use direct::{DirectSettings, TlsClients, direct};

@@ -6,9 +6,13 @@
 //! recipients that did not get it, whatever stopped it: a refusal, a
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
+mod direct;
+
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::path::PathBuf;
 
 use crate::address::{Address, ReversePath};
@@ -22,10 +26,11 @@ use crate::interrupt::Interrupts;
 use crate::message::{self, Header, Input, InputOptions, compose};
 use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::{self, Decision, HeaderEdit, Mode};
-use crate::request::{self, Request, RequestError};
+use crate::request::{self, Delivery, Request, RequestError};
 use crate::smtp::{Content, Credentials, Envelope, Ret, Transcript};
 use crate::status::{EnhancedCode, codes};
 use crate::tls::TlsClient;
+
 
 /// Runs tlsend with these arguments (argv[0] included) and returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Sysexit {
@@ -277,35 +282,70 @@ fn handle_in(
     keep.sender = prepared.envelope.sender.to_string();
     keep.recipients.clone_from(&prepared.envelope.recipients);
     fault::point("before-delivery");
-    let mut ready = match ready_to_deliver(&prepared, input, verbose) {
-        Ok(ready) => ready,
-        Err(stop) => return stopped(keep, stop),
+    let transcript = transcript(verbose);
+    transcript.note(&format!(
+        "TLS mode {} ({}); {}",
+        prepared.decision.mode,
+        prepared.decision.reason,
+        describe_envelope(&prepared.envelope),
+    ));
+    let header = &prepared.header;
+    let open = move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
+        Ok(Box::new(message::message_reader(header, input)?))
     };
-    if let Some(login) = &prepared.request.login {
-        let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
-            Ok(secret) => secret,
-            Err(Halt::Signal(name)) => {
-                return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
-            }
-            Err(Halt::Stop(stop)) => return stopped(keep, stop),
-        };
-        ready.submission.credentials = Some((
-            Credentials::new(login.user.clone(), secret.expose()),
-            login.choice,
-        ));
-    }
     let job = Job {
         envelope: &prepared.envelope,
         mode: prepared.decision.mode,
-        open_message: &ready.open,
+        open_message: &open,
         progress: &keep.progress,
     };
-    let mut delivery = Box::pin(deliver::submit(
-        &ready.submission,
-        ready.tls.as_ref(),
-        job,
-        &ready.transcript,
-    ));
+    let mut delivery: Pin<Box<dyn Future<Output = Outcome> + '_>> =
+        match &prepared.request.delivery {
+            Delivery::Submission {
+                submission,
+                trust,
+                login,
+            } => {
+                transcript.note(&format!("submitting to {}", submission.server()));
+                let tls = match (trust, submission.security) {
+                    (Some(trust), Security::StartTls | Security::Implicit) => {
+                        match TlsClient::new(trust.clone()) {
+                            Ok(tls) => Some(tls),
+                            Err(e) => return stopped(keep, Stop::new(Sysexit::Config, e.to_string())),
+                        }
+                    }
+                    _ => None,
+                };
+                let mut submission = submission.clone();
+                if let Some(login) = login {
+                    let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
+                        Ok(secret) => secret,
+                        Err(Halt::Signal(name)) => {
+                            return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+                        }
+                        Err(Halt::Stop(stop)) => return stopped(keep, stop),
+                    };
+                    submission.credentials = Some((
+                        Credentials::new(login.user.clone(), secret.expose()),
+                        login.choice,
+                    ));
+                }
+                let transcript = transcript.clone();
+                Box::pin(async move {
+                    deliver::submit(&submission, tls.as_ref(), job, &transcript).await
+                })
+            }
+            Delivery::Direct(direct) => {
+                transcript.note(&format!("delivering directly to the MX hosts ({})", direct.reason));
+                let wiring = match direct::Wiring::new(direct) {
+                    Ok(wiring) => wiring,
+                    Err(stop) => return stopped(keep, stop),
+                };
+                transcript.note(&format!("DNSSEC status from {}", wiring.resolver.describe()));
+                let transcript = transcript.clone();
+                Box::pin(async move { wiring.deliver(job, &transcript).await })
+            }
+        };
     let mut delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
     if let Err(name) = delivered
         && keep.progress.verdict().is_pending()
@@ -613,54 +653,15 @@ fn append(header: &mut Header, name: &str, value: &str) -> Result<(), Stop> {
         .map_err(|e| Stop::new(Sysexit::Software, format!("adding {name}: {e}")))
 }
 
-/// What a delivery needs besides the prepared message.
-struct Ready<'a> {
-    submission: deliver::Submission,
-    tls: Option<TlsClient>,
-    transcript: Transcript,
-    open: Box<dyn Fn() -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> + Sync + 'a>,
-}
-
-/// Sets up TLS trust and says with -v what is about to happen; the secret
-/// is fetched by the caller, where a signal can interrupt it.
-fn ready_to_deliver<'a>(
-    prepared: &'a Prepared,
-    input: &'a Input,
-    verbose: bool,
-) -> Result<Ready<'a>, Stop> {
-    let request = &prepared.request;
-    let transcript = if verbose {
+/// With -v, the dialogue and every decision on stderr.
+fn transcript(verbose: bool) -> Transcript {
+    if verbose {
         Transcript::new("tlsend: ", |line: &str| {
             let _ = writeln!(io::stderr(), "{line}");
         })
     } else {
         Transcript::off()
-    };
-    transcript.note(&format!(
-        "TLS mode {} ({}); {} via {}",
-        prepared.decision.mode,
-        prepared.decision.reason,
-        describe_envelope(&prepared.envelope),
-        request.submission.server()
-    ));
-
-    let tls = match (&request.trust, request.submission.security) {
-        (Some(trust), Security::StartTls | Security::Implicit) => Some(
-            TlsClient::new(trust.clone()).map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?,
-        ),
-        _ => None,
-    };
-    let submission = request.submission.clone();
-    let header = &prepared.header;
-    let open = move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
-        Ok(Box::new(message::message_reader(header, input)?))
-    };
-    Ok(Ready {
-        submission,
-        tls,
-        transcript,
-        open: Box::new(open),
-    })
+    }
 }
 
 fn describe_envelope(envelope: &Envelope) -> String {
