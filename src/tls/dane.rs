@@ -280,7 +280,7 @@ impl fmt::Display for DaneSetupError {
             DaneSetupError::BadName(name) => {
                 write!(
                     f,
-                    "{:?} is not a DNS name a certificate can be checked against",
+                    "\"{}\" is not a DNS name a certificate can be checked against",
                     printable(name)
                 )
             }

@@ -490,6 +490,12 @@ fn mx3_reference_names_are_checked_at_build_time() {
         let result = DaneVerifier::new(records, &names, provider());
         assert_eq!(result.err(), expected, "{what}");
     }
+    // The name is the caller's, from DNS: shown escaped, once.
+    let shown = DaneSetupError::BadName("mx\x1b[2J".into()).to_string();
+    assert!(
+        shown.starts_with("\"mx\\u{1b}[2J\" is not a DNS name"),
+        "MX3 {shown}"
+    );
 }
 
 // covers: MX3
