@@ -1,16 +1,18 @@
 //! TLS for SMTP: the single crypto provider (ring) for the whole program, TLS
 //! 1.2 and 1.3 only (RFC 9325, SUB8), the trust a server's certificate is
-//! verified against (system roots, a CA file, or a pinned fingerprint), and
-//! the [`TlsVerified`] token that proves a handshake authenticated the server.
+//! verified against (system roots, a CA file, a pinned fingerprint, DANE
+//! TLSA records, or none for opportunistic TLS), and the [`TlsVerified`]
+//! token that proves a handshake authenticated the server.
 //!
 //! Verification happens inside the handshake, through a rustls certificate
 //! verifier, so the provider still checks the handshake signatures: a
 //! certificate that verifies proves nothing unless the peer holds its key.
 //! Only this module can make a `TlsVerified`, and require mode cannot build
 //! a REQUIRETLS command without one (see `smtp::command::RequireTls`).
-//! This module never queries DNS; later trust kinds (DANE) receive their
-//! records from the caller.
+//! This module never queries DNS; DANE receives its DNSSEC-validated
+//! records from the caller (see `dane.rs`, RFC 7672).
 
+mod dane;
 mod pin;
 
 use std::fmt;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
@@ -32,6 +34,9 @@ use tokio_rustls::client::TlsStream;
 // reaches a terminal.
 use crate::text::printable;
 
+pub use dane::{
+    DaneMatch, DaneMismatch, DaneSetupError, DaneVerifier, Matched, Tlsa, TlsaSyntax, Unusable,
+};
 pub use pin::PinMismatch;
 
 /// The crypto provider used for every TLS configuration in tlsend.
@@ -53,6 +58,19 @@ pub enum Trust {
     /// Only the certificate whose DER has this SHA-256 digest. Name and
     /// expiry are not checked: the pin names the certificate itself.
     Pin([u8; 32]),
+    /// DANE (RFC 7672): DNSSEC-validated TLSA records and the reference
+    /// names, the MX host name and the TLSA base domain (may be the same).
+    /// Unusable records are ignored; a set with none usable is refused by
+    /// [`TlsClient::new`].
+    Dane {
+        records: Vec<Tlsa>,
+        names: Vec<String>,
+    },
+    /// Opportunistic TLS: any certificate is accepted and the handshake
+    /// never yields [`TlsVerified`]; `verified_by` says whether WebPKI
+    /// with the system's roots would have accepted it. For default-mode
+    /// delivery to MX hosts with no DANE or MTA-STS enforce policy.
+    Opportunistic,
 }
 
 impl fmt::Display for Trust {
@@ -61,6 +79,14 @@ impl fmt::Display for Trust {
             Trust::SystemRoots => write!(f, "the system's trusted CAs"),
             Trust::CaFile(path) => write!(f, "the CAs in {}", path.display()),
             Trust::Pin(digest) => write!(f, "the pinned fingerprint {}", fingerprint_text(digest)),
+            Trust::Dane { names, .. } if names.is_empty() => write!(f, "the DANE TLSA records"),
+            Trust::Dane { names, .. } => {
+                let names: Vec<String> = names.iter().map(|n| printable(n)).collect();
+                write!(f, "the DANE TLSA records for {}", names.join(", "))
+            }
+            Trust::Opportunistic => {
+                write!(f, "nothing (opportunistic TLS accepts any certificate)")
+            }
         }
     }
 }
@@ -88,14 +114,36 @@ pub struct TlsClient {
 /// are well over a hundred files: they are read on a blocking thread that
 /// [`TlsClient::preload`] starts while the connection is being set up, and
 /// never when no handshake happens (a connect failure, a refused STARTTLS).
-type LazyConnector = tokio::sync::OnceCell<Result<TlsConnector, TlsSetupError>>;
+type LazyConnector = tokio::sync::OnceCell<Result<Ready, TlsSetupError>>;
 
-/// The trust could not be set up; a configuration problem (exit 78).
+/// A built configuration and what `handshake` needs to describe the result.
+#[derive(Clone)]
+struct Ready {
+    connector: TlsConnector,
+    report: Report,
+}
+
+#[derive(Clone)]
+enum Report {
+    /// The text follows from the trust alone.
+    Plain,
+    /// The verifier keeps which record matched each handshake.
+    Dane(Arc<DaneVerifier>),
+    /// The WebPKI check that is reported but not enforced; an error if the
+    /// system's roots could not be read.
+    Opportunistic(Result<Arc<WebPkiServerVerifier>, TlsSetupError>),
+}
+
+/// The trust could not be set up; a configuration problem (exit 78),
+/// except `Dane`: records that cannot authenticate the server are the
+/// host's problem, and the caller decides what that means for delivery
+/// (MX3, see [`DaneSetupError`]).
 #[derive(Clone, Debug)]
 pub enum TlsSetupError {
     CaFile { path: PathBuf, error: String },
     NoUsableRoots { source: String, detail: String },
     Rustls(String),
+    Dane(DaneSetupError),
 }
 
 impl fmt::Display for TlsSetupError {
@@ -110,6 +158,7 @@ impl fmt::Display for TlsSetupError {
                  bundle (ca-certificates), set SSL_CERT_FILE, or configure ca_file"
             ),
             TlsSetupError::Rustls(e) => write!(f, "TLS setup failed: {e}"),
+            TlsSetupError::Dane(e) => write!(f, "DANE: {e}"),
         }
     }
 }
@@ -209,11 +258,12 @@ impl fmt::Display for CertificateSummary {
 
 impl TlsClient {
     /// A client for `trust`. A CA file is read now, so that a bad one is
-    /// reported before any connection; the system's roots are read only when
-    /// a handshake needs them (see [`TlsClient::preload`]).
+    /// reported before any connection, and DANE records with none usable
+    /// are refused now; the system's roots are read only when a handshake
+    /// needs them (see [`TlsClient::preload`]).
     pub fn new(trust: Trust) -> Result<TlsClient, TlsSetupError> {
         let ready = match trust {
-            Trust::SystemRoots => None,
+            Trust::SystemRoots | Trust::Opportunistic => None,
             _ => Some(Ok(build_connector(&trust)?)),
         };
         Ok(TlsClient {
@@ -236,7 +286,7 @@ impl TlsClient {
 
     /// The connector, once the trust anchors are loaded (on a blocking
     /// thread: they are files). Callers at the same time share one load.
-    async fn connector(&self) -> Result<TlsConnector, TlsError> {
+    async fn connector(&self) -> Result<Ready, TlsError> {
         let ready = self
             .connector
             .get_or_init(|| async {
@@ -270,8 +320,8 @@ impl TlsClient {
     {
         let name = ServerName::try_from(server_name.to_string())
             .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
-        let connector = self.connector().await?;
-        let handshake = connector.connect(name, stream);
+        let ready = self.connector().await?;
+        let handshake = ready.connector.connect(name.clone(), stream);
         let stream = match tokio::time::timeout(timeout, handshake).await {
             Err(_) => return Err(TlsError::Timeout(timeout)),
             Ok(Err(e)) => return Err(self.classify(e)),
@@ -291,8 +341,18 @@ impl TlsClient {
             .peer_certificates()
             .and_then(|chain| chain.first())
             .and_then(|der| summarize(der));
-        let verified_by = match &self.trust {
-            Trust::Pin(_) => format!("{} (name and expiry not checked)", self.trust),
+        let chain = connection.peer_certificates().unwrap_or_default();
+        let verified_by = match (&self.trust, &ready.report) {
+            (Trust::Pin(_), _) => format!("{} (name and expiry not checked)", self.trust),
+            (_, Report::Dane(verifier)) => match verifier.outcome(chain) {
+                Some(matched) => matched.to_string(),
+                // Only a resumed session whose certificates no longer match
+                // gets here; it was verified when it was established.
+                None => format!("{} (resumed session)", self.trust),
+            },
+            (_, Report::Opportunistic(webpki)) => {
+                dane::opportunistic_report(webpki, chain, &name, UnixTime::now())
+            }
             _ => format!("WebPKI with {} for {server_name}", self.trust),
         };
         let established = Established {
@@ -300,9 +360,12 @@ impl TlsClient {
             cipher,
             certificate,
             verified_by,
-            // Every trust kind above authenticates the server; the
-            // handshake finished, so the verifier accepted it.
-            verified: Some(TlsVerified(())),
+            // Every trust kind but opportunistic authenticates the server;
+            // the handshake finished, so the verifier accepted it.
+            verified: match self.trust {
+                Trust::Opportunistic => None,
+                _ => Some(TlsVerified(())),
+            },
         };
         Ok((stream, established))
     }
@@ -330,28 +393,98 @@ impl TlsClient {
 
 /// Reads the trust anchors and builds the client configuration: the one
 /// provider, TLS 1.3 and 1.2 only, the verifier for `trust`.
-fn build_connector(trust: &Trust) -> Result<TlsConnector, TlsSetupError> {
+fn build_connector(trust: &Trust) -> Result<Ready, TlsSetupError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
-    let config = match trust {
-        Trust::Pin(digest) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(*digest, provider)))
-            .with_no_client_auth(),
+    let webpki = |roots: Arc<RootCertStore>| {
+        WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))
+    };
+    let (config, report) = match trust {
+        Trust::Pin(digest) => (
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(
+                    *digest,
+                    provider.clone(),
+                )))
+                .with_no_client_auth(),
+            Report::Plain,
+        ),
         Trust::SystemRoots | Trust::CaFile(_) => {
-            let roots = load_roots(trust)?;
-            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
+            let verifier = webpki(load_roots(trust)?)?;
+            (
+                builder.with_webpki_verifier(verifier).with_no_client_auth(),
+                Report::Plain,
+            )
+        }
+        Trust::Dane { records, names } => {
+            let verifier = Arc::new(
+                DaneVerifier::new(records, names, provider.clone()).map_err(TlsSetupError::Dane)?,
+            );
+            (
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier.clone())
+                    .with_no_client_auth(),
+                Report::Dane(verifier),
+            )
+        }
+        Trust::Opportunistic => {
+            // Missing roots only make the report say so: opportunistic TLS
+            // does not need them.
+            let check = system_roots().and_then(webpki);
+            (
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(dane::OpportunisticVerifier::new(
+                        provider.clone(),
+                    )))
+                    .with_no_client_auth(),
+                Report::Opportunistic(check),
+            )
         }
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(Ready {
+        connector: TlsConnector::from(Arc::new(config)),
+        report,
+    })
 }
 
-fn load_roots(trust: &Trust) -> Result<RootCertStore, TlsSetupError> {
+/// The system's trusted CAs (rustls-native-certs, which honours
+/// SSL_CERT_FILE and SSL_CERT_DIR), read once per process and shared by
+/// every client that needs them: direct delivery makes one [`TlsClient`]
+/// per MX host, and the MTA-STS policy fetch uses the same store.
+///
+/// The first call reads files: call it on a blocking thread (as
+/// `TlsClient` does), not on the async runtime's.
+pub fn system_roots() -> Result<Arc<RootCertStore>, TlsSetupError> {
+    static ROOTS: OnceLock<Result<Arc<RootCertStore>, TlsSetupError>> = OnceLock::new();
+    ROOTS.get_or_init(load_system_roots).clone()
+}
+
+fn load_system_roots() -> Result<Arc<RootCertStore>, TlsSetupError> {
+    let mut roots = RootCertStore::empty();
+    let loaded = rustls_native_certs::load_native_certs();
+    let (_, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    if roots.is_empty() {
+        let detail = loaded
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(TlsSetupError::NoUsableRoots {
+            source: "the system store".into(),
+            detail,
+        });
+    }
+    Ok(Arc::new(roots))
+}
+
+fn load_roots(trust: &Trust) -> Result<Arc<RootCertStore>, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     match trust {
         Trust::CaFile(path) => {
@@ -373,24 +506,10 @@ fn load_roots(trust: &Trust) -> Result<RootCertStore, TlsSetupError> {
                 )));
             }
         }
-        Trust::SystemRoots => {
-            let loaded = rustls_native_certs::load_native_certs();
-            let (_, _ignored) = roots.add_parsable_certificates(loaded.certs);
-            if roots.is_empty() {
-                let detail = loaded
-                    .errors
-                    .first()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                return Err(TlsSetupError::NoUsableRoots {
-                    source: "the system store".into(),
-                    detail,
-                });
-            }
-        }
-        Trust::Pin(_) => {}
+        Trust::SystemRoots | Trust::Opportunistic => return system_roots(),
+        Trust::Pin(_) | Trust::Dane { .. } => {}
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
 }
 
 /// The subject, issuer, names and expiry of a DER certificate, if it parses.
@@ -453,9 +572,12 @@ fn describe_handshake_error(
 ) -> fmt::Result {
     match error {
         rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
-            match other.0.downcast_ref::<PinMismatch>() {
-                Some(mismatch) => write!(f, "{mismatch}"),
-                None => write!(f, "the server certificate was rejected: {other}"),
+            if let Some(mismatch) = other.0.downcast_ref::<PinMismatch>() {
+                write!(f, "{mismatch}")
+            } else if let Some(mismatch) = other.0.downcast_ref::<DaneMismatch>() {
+                write!(f, "{mismatch}")
+            } else {
+                write!(f, "the server certificate was rejected: {other}")
             }
         }
         rustls::Error::InvalidCertificate(
