@@ -26,11 +26,12 @@ use std::pin::Pin;
 use futures_util::stream::{self, StreamExt};
 
 use crate::address::Address;
-use crate::dns::{self, LookupError, Resolve, Security, TlsaRecord};
+use crate::dns::{self, LookupError, Resolve, Security};
 use crate::exit::{Classified, Sysexit};
 use crate::outcome::Failure;
 use crate::policy::Mode;
 use crate::status::EnhancedCode;
+use crate::tls::Tlsa;
 
 /// How many domains are planned (and later delivered) at once.
 pub const DOMAIN_CONCURRENCY: usize = 8;
@@ -140,9 +141,9 @@ pub enum TlsaState {
     /// A secure answer with no records: no DANE for this host.
     None,
     /// Secure records, at least one usable.
-    Usable(Vec<TlsaRecord>),
+    Usable(Vec<Tlsa>),
     /// Secure records, none usable: TLS is mandatory but unauthenticated.
-    Unusable(Vec<TlsaRecord>),
+    Unusable(Vec<Tlsa>),
     /// The records exist but were not secure (RFC 7672 2.2: ignored).
     Insecure,
     /// The lookup failed for a secure host: never a downgrade (MX3).
@@ -153,7 +154,7 @@ pub enum TlsaState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostTls {
     /// STARTTLS, the certificate matched against these records (RFC 7672).
-    Dane(Vec<TlsaRecord>),
+    Dane(Vec<Tlsa>),
     /// STARTTLS, the certificate verified by WebPKI for the host name.
     WebPki,
     /// STARTTLS required, the certificate not authenticated (DANE records
@@ -172,18 +173,6 @@ pub struct Skip {
     pub temporary: bool,
     /// Require mode could not verify this host's TLS (counts towards 5.7.10).
     pub unverifiable: bool,
-}
-
-/// RFC 8689 and RFC 7672 usable records: DANE-TA(2) and DANE-EE(3),
-/// selector 0 or 1, matching 0, 1 or 2 with a digest of the right length.
-pub fn usable(record: &TlsaRecord) -> bool {
-    let length_ok = match record.matching {
-        0 => !record.data.is_empty(),
-        1 => record.data.len() == 32,
-        2 => record.data.len() == 64,
-        _ => false,
-    };
-    matches!(record.usage, 2 | 3) && matches!(record.selector, 0 | 1) && length_ok
 }
 
 /// A failure of a whole domain, decided before any connection.
@@ -502,8 +491,8 @@ async fn plan_host(
         host.tlsa = match dns::tlsa(resolver, &parsed, port).await {
             Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
             Ok(answer) if answer.records.is_empty() => TlsaState::None,
-            Ok(answer) if answer.records.iter().any(usable) => {
-                TlsaState::Usable(answer.records.into_iter().filter(usable).collect())
+            Ok(answer) if answer.records.iter().any(Tlsa::is_usable) => {
+                TlsaState::Usable(answer.records.into_iter().filter(Tlsa::is_usable).collect())
             }
             Ok(answer) => TlsaState::Unusable(answer.records),
             // NXDOMAIN at the TLSA name is an authenticated denial only if
@@ -641,7 +630,7 @@ impl fmt::Display for HostPlan {
             TlsaState::None => write!(f, "; no TLSA records")?,
             TlsaState::Insecure => write!(f, "; TLSA records ignored (not DNSSEC secure)")?,
             TlsaState::Usable(records) | TlsaState::Unusable(records) => {
-                let shown: Vec<String> = records.iter().map(tlsa_text).collect();
+                let shown: Vec<String> = records.iter().map(Tlsa::short).collect();
                 write!(f, "; TLSA {}", shown.join(", "))?;
             }
             TlsaState::Failed(reason) => write!(f, "; TLSA lookup failed: {reason}")?,
@@ -668,20 +657,6 @@ impl fmt::Display for HostTls {
             }
         }
     }
-}
-
-/// A TLSA record in presentation form, the data shortened.
-pub fn tlsa_text(record: &TlsaRecord) -> String {
-    let hex: String = record.data.iter().map(|b| format!("{b:02x}")).collect();
-    let shown = if hex.len() > 16 {
-        format!("{}…", &hex[..16])
-    } else {
-        hex
-    };
-    format!(
-        "{} {} {} {shown}",
-        record.usage, record.selector, record.matching
-    )
 }
 
 #[cfg(test)]

@@ -51,15 +51,7 @@ impl TlsClients {
             HostTls::WebPki => Ok(self.webpki.clone()),
             HostTls::Encrypted | HostTls::Opportunistic { .. } => Ok(self.opportunistic.clone()),
             HostTls::Dane(records) => TlsClient::new(Trust::Dane {
-                records: records
-                    .iter()
-                    .map(|r| crate::tls::Tlsa {
-                        usage: r.usage,
-                        selector: r.selector,
-                        matching: r.matching,
-                        data: r.data.clone(),
-                    })
-                    .collect(),
+                records: records.clone(),
                 // RFC 7672 3.2.2: the MX host name is the reference identifier.
                 names: vec![host.name.clone()],
             }),
@@ -129,15 +121,19 @@ async fn deliver_domain(
         let client = match clients.for_host(host_tls, host) {
             Ok(client) => client,
             Err(e) => {
-                tried.push(
-                    &host.name,
-                    Classified {
+                // Records or names DANE cannot use mean no verified TLS
+                // with this host; a trust store that cannot load is ours.
+                let status = match e {
+                    TlsSetupError::Dane(_) => Classified {
+                        status: codes::ENCRYPTION_NEEDED,
+                        exit: Sysexit::Unavailable,
+                    },
+                    _ => Classified {
                         status: codes::MISCONFIGURED,
                         exit: Sysexit::Config,
                     },
-                    e.to_string(),
-                    false,
-                );
+                };
+                tried.push(&host.name, status, e.to_string(), false);
                 continue;
             }
         };

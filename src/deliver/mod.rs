@@ -245,6 +245,14 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     job: Job<'_>,
     server: String,
 ) -> Result<Outcome, Error> {
+    let requiretls = if session.capabilities().has("REQUIRETLS") {
+        "advertised"
+    } else {
+        "not advertised"
+    };
+    session
+        .transcript()
+        .note(&format!("REQUIRETLS {requiretls} after TLS"));
     if job.mode == Mode::Require
         && let Err(error) = session.require_tls_ready()
     {

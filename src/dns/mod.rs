@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+// The record type of TLSA answers is the one the DANE verifier takes.
+use crate::tls::Tlsa;
+
 pub use stub::{AdTrust, ResolvConf, StubResolver};
 
 /// Whether an answer was authenticated by DNSSEC.
@@ -140,15 +143,6 @@ pub struct Mx {
     pub preference: u16,
     /// Lower case, without the trailing dot; "." for a null MX.
     pub exchange: String,
-}
-
-/// A TLSA record as published (RFC 6698 2.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsaRecord {
-    pub usage: u8,
-    pub selector: u8,
-    pub matching: u8,
-    pub data: Vec<u8>,
 }
 
 /// A domain or host name as tlsend prints and compares it: lower case,
@@ -290,7 +284,7 @@ pub async fn tlsa(
     resolver: &dyn Resolve,
     host: &Name,
     port: u16,
-) -> Result<Answer<TlsaRecord>, LookupError> {
+) -> Result<Answer<Tlsa>, LookupError> {
     let name = Name::from_ascii(format!("_{port}._tcp"))
         .and_then(|prefix| prefix.append_domain(host))
         .map_err(|e| LookupError::Failed {
@@ -298,12 +292,12 @@ pub async fn tlsa(
             reason: format!("cannot form the TLSA name: {e}"),
         })?;
     typed(resolver, &name, RecordType::TLSA, |data| match data {
-        RData::TLSA(t) => Some(TlsaRecord {
-            usage: t.cert_usage.into(),
-            selector: t.selector.into(),
-            matching: t.matching.into(),
-            data: t.cert_data.clone(),
-        }),
+        RData::TLSA(t) => Some(Tlsa::new(
+            t.cert_usage.into(),
+            t.selector.into(),
+            t.matching.into(),
+            t.cert_data.clone(),
+        )),
         _ => None,
     })
     .await
