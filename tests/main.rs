@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod dnsworld;
 mod hardening;
 mod interop;
 mod postfix;

@@ -1,9 +1,11 @@
 //! Shared test harness: certificates, an SMTP server that records what it
-//! receives, and a runner for the tlsend binary.
+//! receives, a test DNS world (a resolver double, signed zones, unbound),
+//! and a runner for the tlsend binary.
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod cmd;
+pub mod dns;
 pub mod postfix;
 pub mod smtp;
 
