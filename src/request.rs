@@ -324,7 +324,10 @@ fn direct(
             },
         ),
     };
-    let ehlo_name = flags.ehlo_name.clone().or_else(|| settings.ehlo_name.clone());
+    let ehlo_name = flags
+        .ehlo_name
+        .clone()
+        .or_else(|| settings.ehlo_name.clone());
     if let Some(name) = &ehlo_name
         && Address::from_parts("postmaster", Some(name)).is_err()
     {

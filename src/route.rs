@@ -33,6 +33,9 @@ use crate::policy::Mode;
 use crate::status::EnhancedCode;
 use crate::tls::Tlsa;
 
+/// The port of the SMTP service whose TLSA records are looked up.
+const SMTP_PORT: u16 = 25;
+
 /// How many domains are planned (and later delivered) at once.
 pub const DOMAIN_CONCURRENCY: usize = 8;
 
@@ -79,7 +82,10 @@ pub enum StsFinding {
 /// A source of MTA-STS policies (RFC 8461): the TXT lookup, the HTTPS
 /// fetch and the cache live behind it.
 pub trait StsSource: Send + Sync {
-    fn policy<'a>(&'a self, domain: &'a str) -> Pin<Box<dyn Future<Output = StsFinding> + Send + 'a>>;
+    fn policy<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> Pin<Box<dyn Future<Output = StsFinding> + Send + 'a>>;
 }
 
 /// MTA-STS is not consulted (optional mode, or a test).
@@ -215,7 +221,7 @@ pub async fn plan(
     sts: &dyn StsSource,
 ) -> Plan {
     let domains = stream::iter(by_domain(recipients))
-        .map(|(domain, recipients)| plan_domain(domain, recipients, mode, port, resolver, sts))
+        .map(|(domain, recipients)| plan_domain(domain, recipients, mode, resolver, sts))
         .buffered(DOMAIN_CONCURRENCY)
         .collect()
         .await;
@@ -230,7 +236,6 @@ async fn plan_domain(
     domain: String,
     recipients: Vec<Address>,
     mode: Mode,
-    port: u16,
     resolver: &dyn Resolve,
     sts: &dyn StsSource,
 ) -> DomainPlan {
@@ -307,7 +312,15 @@ async fn plan_domain(
     let implicit = candidates.len() == 1 && candidates[0].1.is_none();
     let hosts: Vec<HostPlan> = stream::iter(candidates)
         .map(|(host, preference, mx_security)| {
-            plan_host(host, preference, mx_security, implicit, policy, mode, port, resolver)
+            plan_host(
+                host,
+                preference,
+                mx_security,
+                implicit,
+                policy,
+                mode,
+                resolver,
+            )
         })
         .buffered(DOMAIN_CONCURRENCY)
         .collect()
@@ -418,7 +431,6 @@ async fn plan_host(
     implicit: bool,
     policy: Option<&StsPolicy>,
     mode: Mode,
-    port: u16,
     resolver: &dyn Resolve,
 ) -> HostPlan {
     let mut host = HostPlan {
@@ -488,7 +500,9 @@ async fn plan_host(
     } else if host.validated == NameValidation::None {
         host.tlsa = TlsaState::NotLooked("the MX answer is not DNSSEC secure");
     } else if addresses.security == Security::Secure {
-        host.tlsa = match dns::tlsa(resolver, &parsed, port).await {
+        // RFC 7672 2.2: the TLSA name is that of the SMTP service, port 25,
+        // also when tests or an unusual setup connect to another port.
+        host.tlsa = match dns::tlsa(resolver, &parsed, SMTP_PORT).await {
             Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
             Ok(answer) if answer.records.is_empty() => TlsaState::None,
             Ok(answer) if answer.records.iter().any(Tlsa::is_usable) => {
@@ -497,9 +511,10 @@ async fn plan_host(
             Ok(answer) => TlsaState::Unusable(answer.records),
             // NXDOMAIN at the TLSA name is an authenticated denial only if
             // secure; either way there are no records to use.
-            Err(LookupError::NxDomain { security, .. }) if security == Security::Secure => {
-                TlsaState::None
-            }
+            Err(LookupError::NxDomain {
+                security: Security::Secure,
+                ..
+            }) => TlsaState::None,
             Err(LookupError::NxDomain { .. }) => TlsaState::Insecure,
             Err(error) => TlsaState::Failed(error.to_string()),
         };

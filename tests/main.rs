@@ -7,5 +7,6 @@ mod cli;
 mod dnsworld;
 mod hardening;
 mod interop;
+mod mx;
 mod postfix;
 mod submission;

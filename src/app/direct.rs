@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Stop;
 use crate::config::DnssecMethod;
 use crate::deliver::{self, Job, TlsClients};
-use crate::dns::{AdTrust, Resolve, ResolvConf, StubResolver};
+use crate::dns::{AdTrust, ResolvConf, Resolve, StubResolver};
 use crate::exit::Sysexit;
 use crate::outcome::Outcome;
 use crate::request::DirectRequest;
@@ -49,7 +49,14 @@ impl<'a> Wiring<'a> {
         for line in plan.to_string().lines() {
             transcript.note(&format!("plan: {line}"));
         }
-        deliver::direct(&plan, &self.request.settings, &self.clients, job, transcript).await
+        deliver::direct(
+            &plan,
+            &self.request.settings,
+            &self.clients,
+            job,
+            transcript,
+        )
+        .await
     }
 }
 

@@ -9,11 +9,11 @@
 mod direct;
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
 use std::future::Future;
+use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use crate::address::{Address, ReversePath};
 use crate::cli::{self, Action, CliError, Invocation};
@@ -30,7 +30,6 @@ use crate::request::{self, Delivery, Request, RequestError};
 use crate::smtp::{Content, Credentials, Envelope, Ret, Transcript};
 use crate::status::{EnhancedCode, codes};
 use crate::tls::TlsClient;
-
 
 /// Runs tlsend with these arguments (argv[0] included) and returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Sysexit {
@@ -299,53 +298,59 @@ fn handle_in(
         open_message: &open,
         progress: &keep.progress,
     };
-    let mut delivery: Pin<Box<dyn Future<Output = Outcome> + '_>> =
-        match &prepared.request.delivery {
-            Delivery::Submission {
-                submission,
-                trust,
-                login,
-            } => {
-                transcript.note(&format!("submitting to {}", submission.server()));
-                let tls = match (trust, submission.security) {
-                    (Some(trust), Security::StartTls | Security::Implicit) => {
-                        match TlsClient::new(trust.clone()) {
-                            Ok(tls) => Some(tls),
-                            Err(e) => return stopped(keep, Stop::new(Sysexit::Config, e.to_string())),
-                        }
+    let mut delivery: Pin<Box<dyn Future<Output = Outcome> + '_>> = match &prepared.request.delivery
+    {
+        Delivery::Submission {
+            submission,
+            trust,
+            login,
+        } => {
+            transcript.note(&format!("submitting to {}", submission.server()));
+            let tls = match (trust, submission.security) {
+                (Some(trust), Security::StartTls | Security::Implicit) => {
+                    match TlsClient::new(trust.clone()) {
+                        Ok(tls) => Some(tls),
+                        Err(e) => return stopped(keep, Stop::new(Sysexit::Config, e.to_string())),
                     }
-                    _ => None,
-                };
-                let mut submission = submission.clone();
-                if let Some(login) = login {
-                    let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
-                        Ok(secret) => secret,
-                        Err(Halt::Signal(name)) => {
-                            return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
-                        }
-                        Err(Halt::Stop(stop)) => return stopped(keep, stop),
-                    };
-                    submission.credentials = Some((
-                        Credentials::new(login.user.clone(), secret.expose()),
-                        login.choice,
-                    ));
                 }
-                let transcript = transcript.clone();
-                Box::pin(async move {
-                    deliver::submit(&submission, tls.as_ref(), job, &transcript).await
-                })
-            }
-            Delivery::Direct(direct) => {
-                transcript.note(&format!("delivering directly to the MX hosts ({})", direct.reason));
-                let wiring = match direct::Wiring::new(direct) {
-                    Ok(wiring) => wiring,
-                    Err(stop) => return stopped(keep, stop),
+                _ => None,
+            };
+            let mut submission = submission.clone();
+            if let Some(login) = login {
+                let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
+                    Ok(secret) => secret,
+                    Err(Halt::Signal(name)) => {
+                        return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+                    }
+                    Err(Halt::Stop(stop)) => return stopped(keep, stop),
                 };
-                transcript.note(&format!("DNSSEC status from {}", wiring.resolver.describe()));
-                let transcript = transcript.clone();
-                Box::pin(async move { wiring.deliver(job, &transcript).await })
+                submission.credentials = Some((
+                    Credentials::new(login.user.clone(), secret.expose()),
+                    login.choice,
+                ));
             }
-        };
+            let transcript = transcript.clone();
+            Box::pin(
+                async move { deliver::submit(&submission, tls.as_ref(), job, &transcript).await },
+            )
+        }
+        Delivery::Direct(direct) => {
+            transcript.note(&format!(
+                "delivering directly to the MX hosts ({})",
+                direct.reason
+            ));
+            let wiring = match direct::Wiring::new(direct) {
+                Ok(wiring) => wiring,
+                Err(stop) => return stopped(keep, stop),
+            };
+            transcript.note(&format!(
+                "DNSSEC status from {}",
+                wiring.resolver.describe()
+            ));
+            let transcript = transcript.clone();
+            Box::pin(async move { wiring.deliver(job, &transcript).await })
+        }
+    };
     let mut delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
     if let Err(name) = delivered
         && keep.progress.verdict().is_pending()

@@ -323,7 +323,10 @@ pub fn parse_with(
     };
     let direct = match &raw.direct {
         Some(direct) => build_direct(direct, &expand).map_err(|(offset, message)| {
-            at(Some(line_col(&text, offset)), format!("[direct]: {message}"))
+            at(
+                Some(line_col(&text, offset)),
+                format!("[direct]: {message}"),
+            )
         })?,
         None => Direct::default(),
     };
@@ -347,7 +350,10 @@ fn build_direct(raw: &RawDirect, expand: &dyn Fn(&str) -> PathBuf) -> Result<Dir
         None => None,
         Some(text) => Some(parse_resolver(text.get_ref()).map_err(|e| (text.span().start, e))?),
     };
-    let dnssec = raw.dnssec.as_ref().map_or(DnssecMethod::Auto, |d| *d.get_ref());
+    let dnssec = raw
+        .dnssec
+        .as_ref()
+        .map_or(DnssecMethod::Auto, |d| *d.get_ref());
     if let (Some(anchor), false) = (&raw.trust_anchor, dnssec == DnssecMethod::Validate) {
         return Err((
             anchor.span().start,
@@ -381,8 +387,16 @@ fn build_direct(raw: &RawDirect, expand: &dyn Fn(&str) -> PathBuf) -> Result<Dir
         mta_sts_cache: raw.mta_sts_cache.as_ref().map(|p| expand(p.get_ref())),
         mta_sts_port: port(&raw.mta_sts_port, defaults.mta_sts_port)?,
         ehlo_name: raw.ehlo_name.as_ref().map(|n| n.get_ref().clone()),
-        lookup_timeout: secs(&raw.lookup_timeout, "lookup_timeout", defaults.lookup_timeout)?,
-        connect_timeout: secs(&raw.connect_timeout, "connect_timeout", defaults.connect_timeout)?,
+        lookup_timeout: secs(
+            &raw.lookup_timeout,
+            "lookup_timeout",
+            defaults.lookup_timeout,
+        )?,
+        connect_timeout: secs(
+            &raw.connect_timeout,
+            "connect_timeout",
+            defaults.connect_timeout,
+        )?,
         timeout: secs(&raw.timeout, "timeout", defaults.timeout)?,
         data_timeout: secs(&raw.data_timeout, "data_timeout", defaults.data_timeout)?,
     })

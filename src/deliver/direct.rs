@@ -133,7 +133,7 @@ async fn deliver_domain(
                         exit: Sysexit::Config,
                     },
                 };
-                tried.push(&host.name, status, e.to_string(), false);
+                tried.push(&host.name, status, e.to_string());
                 continue;
             }
         };
@@ -155,7 +155,12 @@ async fn deliver_domain(
             let server = hop.server();
             let host_transcript = transcript.with_prefix(format!("tlsend: {server}: "));
             let mut result = attempt(&hop, Some(&client), job, &host_transcript).await;
-            if let (Err(error), HostTls::Opportunistic { plain_fallback: true }) = (&result, host_tls)
+            if let (
+                Err(error),
+                HostTls::Opportunistic {
+                    plain_fallback: true,
+                },
+            ) = (&result, host_tls)
                 && job.mode != Mode::Require
                 && tls_failed(error)
             {
@@ -177,11 +182,7 @@ async fn deliver_domain(
                 Err(error) => {
                     host_transcript.note(&format!("not used: {error}"));
                     let classified = exit::classify(&error, job.mode);
-                    let verified = matches!(
-                        error.kind,
-                        ErrorKind::Missing(crate::smtp::Missing::RequireTls)
-                    );
-                    tried.push(&server, classified, error.to_string(), verified);
+                    tried.push(&server, classified, error.to_string());
                 }
             }
         }
@@ -224,19 +225,17 @@ struct Tried {
 
 struct Entry {
     host: String,
+    /// 5.7.30 only for a host that gave verified TLS without REQUIRETLS.
     classified: Classified,
     detail: String,
-    /// TLS was established and verified, and REQUIRETLS was missing.
-    verified_without_requiretls: bool,
 }
 
 impl Tried {
-    fn push(&mut self, host: &str, classified: Classified, detail: String, verified: bool) {
+    fn push(&mut self, host: &str, classified: Classified, detail: String) {
         self.entries.push(Entry {
             host: host.to_string(),
             classified,
             detail,
-            verified_without_requiretls: verified,
         });
     }
 
@@ -259,12 +258,7 @@ impl Tried {
                 exit: Sysexit::Unavailable,
             }
         };
-        self.push(
-            &host.name,
-            classified,
-            format!("skipped: {}", skip.reason),
-            false,
-        );
+        self.push(&host.name, classified, format!("skipped: {}", skip.reason));
     }
 
     /// One failure for the domain's recipients. In require mode: 5.7.30
@@ -275,11 +269,19 @@ impl Tried {
     /// defers a domain whose DANE or MTA-STS checks fail.
     fn into_failure(self, domain: &str, mode: Mode) -> Failure {
         let temporary = self.entries.iter().any(|e| e.classified.is_temporary());
-        let first = self.entries.first().map(|e| e.classified).unwrap_or(Classified {
-            status: EnhancedCode::new(4, 4, 4),
-            exit: Sysexit::TempFail,
-        });
-        let tls_status = if self.entries.iter().any(|e| e.verified_without_requiretls) {
+        let first = self
+            .entries
+            .first()
+            .map(|e| e.classified)
+            .unwrap_or(Classified {
+                status: EnhancedCode::new(4, 4, 4),
+                exit: Sysexit::TempFail,
+            });
+        let tls_status = if self
+            .entries
+            .iter()
+            .any(|e| e.classified.status == codes::REQUIRETLS_NEEDED)
+        {
             Some(codes::REQUIRETLS_NEEDED)
         } else if self
             .entries
@@ -329,7 +331,10 @@ impl Tried {
         Failure {
             server: None,
             classified,
-            detail: format!("no MX host of {domain} took the message: {}", tried.join("; ")),
+            detail: format!(
+                "no MX host of {domain} took the message: {}",
+                tried.join("; ")
+            ),
             hint,
         }
     }

@@ -89,11 +89,9 @@ impl fmt::Display for LookupError {
             LookupError::Bogus { name, reason } => {
                 write!(f, "the DNSSEC answer for {name} is bogus: {reason}")
             }
-            LookupError::Timeout { name, limit } => write!(
-                f,
-                "no answer for {name} within {} s",
-                limit.as_secs_f64()
-            ),
+            LookupError::Timeout { name, limit } => {
+                write!(f, "no answer for {name} within {} s", limit.as_secs_f64())
+            }
             LookupError::Failed { name, reason } => write!(f, "looking up {name} failed: {reason}"),
         }
     }
@@ -250,10 +248,7 @@ pub async fn mx(resolver: &dyn Resolve, domain: &Name) -> Result<Answer<Mx>, Loo
 /// Secure only when both answers are. One family failing while the other
 /// answers still fails: a host whose addresses cannot all be known is not
 /// half-known (a bogus AAAA next to a good A is an attack on one of them).
-pub async fn addresses(
-    resolver: &dyn Resolve,
-    host: &Name,
-) -> Result<Answer<IpAddr>, LookupError> {
+pub async fn addresses(resolver: &dyn Resolve, host: &Name) -> Result<Answer<IpAddr>, LookupError> {
     let v6 = typed(resolver, host, RecordType::AAAA, |data| match data {
         RData::AAAA(a) => Some(IpAddr::V6(a.0)),
         _ => None,
@@ -309,7 +304,11 @@ pub async fn tlsa(
 pub async fn txt(resolver: &dyn Resolve, name: &Name) -> Result<Answer<String>, LookupError> {
     typed(resolver, name, RecordType::TXT, |data| match data {
         RData::TXT(txt) => {
-            let joined: Vec<u8> = txt.txt_data.iter().flat_map(|s| s.iter().copied()).collect();
+            let joined: Vec<u8> = txt
+                .txt_data
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .collect();
             Some(String::from_utf8_lossy(&joined).into_owned())
         }
         _ => None,

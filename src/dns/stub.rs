@@ -53,11 +53,7 @@ impl ResolvConf {
                         conf.nameservers.push(address);
                     }
                 }
-                Some("options") => {
-                    if words.any(|w| w == "trust-ad") {
-                        conf.trust_ad = true;
-                    }
-                }
+                Some("options") if words.any(|w| w == "trust-ad") => conf.trust_ad = true,
                 _ => {}
             }
         }
@@ -98,7 +94,11 @@ pub struct StubResolver {
 impl StubResolver {
     /// A resolver for `servers`, each lookup limited to `limit`. The AD
     /// bit is trusted when `trusted` says so or every server is on loopback.
-    pub fn new(servers: Vec<SocketAddr>, trusted: Option<AdTrust>, limit: Duration) -> StubResolver {
+    pub fn new(
+        servers: Vec<SocketAddr>,
+        trusted: Option<AdTrust>,
+        limit: Duration,
+    ) -> StubResolver {
         let trust = match trusted {
             Some(trust) => trust,
             None if !servers.is_empty() && servers.iter().all(|s| s.ip().is_loopback()) => {
@@ -133,7 +133,12 @@ impl StubResolver {
         let mut last = None;
         // Cycle through the servers until one gives a usable answer or the
         // lookup's time is up (resolv.conf(5): rotate on timeout).
-        for server in self.servers.iter().cycle().take(self.servers.len().max(1) * 3) {
+        for server in self
+            .servers
+            .iter()
+            .cycle()
+            .take(self.servers.len().max(1) * 3)
+        {
             if Instant::now() >= deadline {
                 break;
             }
@@ -218,7 +223,9 @@ impl Resolve for StubResolver {
             AdTrust::ResolvConf => {
                 format!("the AD bit of {servers} (resolv.conf says options trust-ad)")
             }
-            AdTrust::Configured => format!("the AD bit of {servers} (trusted by the configuration)"),
+            AdTrust::Configured => {
+                format!("the AD bit of {servers} (trusted by the configuration)")
+            }
             AdTrust::Untrusted => format!(
                 "nothing: {servers} is not on loopback and resolv.conf does not say options \
                  trust-ad, so no answer counts as DNSSEC secure"

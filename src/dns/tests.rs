@@ -81,7 +81,9 @@ fn mx1_nodata_nxdomain_and_failures_stay_apart() {
         assert!(!bogus.is_permanent());
 
         // One family failing fails the host: its addresses are not known.
-        let half = addresses(&world, &name("mx.half.example")).await.unwrap_err();
+        let half = addresses(&world, &name("mx.half.example"))
+            .await
+            .unwrap_err();
         assert!(matches!(half, LookupError::ServFail { .. }), "{half:?}");
     });
 }
@@ -105,7 +107,11 @@ fn mx1_null_mx_and_tlsa_names() {
         let tlsa = tlsa(&world, &name("mx.example"), 25).await.unwrap();
         assert_eq!(tlsa.records.len(), 1);
         assert_eq!(
-            (tlsa.records[0].usage, tlsa.records[0].selector, tlsa.records[0].matching),
+            (
+                tlsa.records[0].usage,
+                tlsa.records[0].selector,
+                tlsa.records[0].matching
+            ),
             (3, 1, 1)
         );
         assert_eq!(tlsa.security, Security::Secure);
@@ -118,14 +124,21 @@ fn mx8_resolv_conf_names_servers_and_trust_ad() {
     let conf = ResolvConf::parse(
         "# comment\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\noptions edns0 trust-ad\nsearch example\n",
     );
-    assert_eq!(conf.nameservers, vec!["127.0.0.53".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        conf.nameservers,
+        vec!["127.0.0.53".parse::<IpAddr>().unwrap()]
+    );
     assert!(conf.trust_ad);
     let plain = ResolvConf::parse("nameserver 192.0.2.53\noptions edns0\n");
     assert!(!plain.trust_ad);
     let stub = StubResolver::from_resolv_conf(&plain, Duration::from_secs(1));
     assert_eq!(stub.trust(), &AdTrust::Untrusted);
     let local = StubResolver::from_resolv_conf(&ResolvConf::parse(""), Duration::from_secs(1));
-    assert_eq!(local.trust(), &AdTrust::Loopback, "no nameserver means the local one");
+    assert_eq!(
+        local.trust(),
+        &AdTrust::Loopback,
+        "no nameserver means the local one"
+    );
     let declared = StubResolver::from_resolv_conf(&conf, Duration::from_secs(1));
     assert_eq!(declared.trust(), &AdTrust::ResolvConf);
 }
@@ -146,7 +159,10 @@ async fn responder(
             socket.send_to(&datagram, peer).await.unwrap();
         }
         let reply = answer(&query);
-        socket.send_to(&reply.to_vec().unwrap(), peer).await.unwrap();
+        socket
+            .send_to(&reply.to_vec().unwrap(), peer)
+            .await
+            .unwrap();
         query
     });
     (address, task)
@@ -212,7 +228,11 @@ fn mx8_stub_asks_with_ad_and_do_and_drops_answers_to_other_questions() {
         let answer = addresses_v4(&stub, "insecure.example").await.unwrap();
         server.await.unwrap();
         assert_eq!(answer.records, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
-        assert_eq!(answer.security, Security::Insecure, "AD clear in the real answer");
+        assert_eq!(
+            answer.security,
+            Security::Insecure,
+            "AD clear in the real answer"
+        );
     });
 }
 
@@ -221,7 +241,11 @@ fn mx8_stub_asks_with_ad_and_do_and_drops_answers_to_other_questions() {
 fn mx8_an_untrusted_resolvers_ad_bit_counts_for_nothing() {
     block_on(async {
         let (address, task) = responder(Vec::new(), |q| reply_to(q, true)).await;
-        let stub = StubResolver::new(vec![address], Some(AdTrust::Untrusted), Duration::from_secs(5));
+        let stub = StubResolver::new(
+            vec![address],
+            Some(AdTrust::Untrusted),
+            Duration::from_secs(5),
+        );
         let answer = addresses_v4(&stub, "secure.example").await.unwrap();
         task.await.unwrap();
         assert_eq!(answer.security, Security::Insecure);

@@ -98,7 +98,11 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
         unverifiable: true,
     };
     let tlsa_name = "_25._tcp.mx.d.example";
-    let with_ee = || zone("d.example", true, true).tlsa(tlsa_name, 3, 1, 1, EE).secure(tlsa_name);
+    let with_ee = || {
+        zone("d.example", true, true)
+            .tlsa(tlsa_name, 3, 1, 1, EE)
+            .secure(tlsa_name)
+    };
     let with_unusable = || {
         zone("d.example", true, true)
             .tlsa(tlsa_name, 1, 1, 1, EE)
@@ -145,7 +149,10 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
     ];
     for (id, world, sts, mode, expected) in cases {
         let domain = plan_for(&world, &sts, mode, "rcpt@d.example");
-        let hosts = domain.hosts.as_ref().unwrap_or_else(|f| panic!("{id}: {f}"));
+        let hosts = domain
+            .hosts
+            .as_ref()
+            .unwrap_or_else(|f| panic!("{id}: {f}"));
         assert_eq!(hosts.len(), 1, "{id}");
         assert_eq!(expect_of(&hosts[0]), expected, "{id}\n{domain}");
     }
@@ -188,12 +195,20 @@ fn mx1_domains_that_fail_before_any_connection() {
         ("no MX and no address", FakeResolver::new().txt("bare.example", "v=spf1 -all"), "5.1.2", Sysexit::NoHost),
         ("bogus MX answer", FakeResolver::new().bogus("bogus.example"), "4.4.3", Sysexit::TempFail),
     ];
-    let domains = ["null.example", "gone.example", "bare.example", "bogus.example"];
+    let domains = [
+        "null.example",
+        "gone.example",
+        "bare.example",
+        "bogus.example",
+    ];
     for ((id, world, status, exit), domain) in cases.into_iter().zip(domains) {
         let plan = plan_for(&world, &no_sts(), Mode::Default, &format!("u@{domain}"));
         let failure = plan.hosts.expect_err(id);
         assert_eq!(
-            (failure.classified.status.to_string().as_str(), failure.classified.exit),
+            (
+                failure.classified.status.to_string().as_str(),
+                failure.classified.exit
+            ),
             (status, exit),
             "{id}: {failure}"
         );
@@ -215,7 +230,10 @@ fn mx1_implicit_mx_uses_the_domains_own_addresses() {
     // IPv6 first, both tried.
     assert_eq!(
         hosts[0].addresses,
-        vec!["::1".parse::<IpAddr>().unwrap(), "127.0.0.5".parse().unwrap()]
+        vec![
+            "::1".parse::<IpAddr>().unwrap(),
+            "127.0.0.5".parse().unwrap()
+        ]
     );
     assert_eq!(hosts[0].validated, NameValidation::Dnssec);
     assert_eq!(domain.mx_security, Some(Security::Secure));
@@ -240,7 +258,11 @@ fn mx1_preference_order_with_equal_preferences_shuffled() {
         assert_eq!(names[2], "c.many.example", "{names:?}");
         firsts.insert(names[0].clone());
     }
-    assert_eq!(firsts.len(), 2, "both equal-preference hosts come first sometimes");
+    assert_eq!(
+        firsts.len(),
+        2,
+        "both equal-preference hosts come first sometimes"
+    );
 }
 
 // covers: MX1

@@ -203,6 +203,13 @@ fn lock(record: &Mutex<Record>) -> MutexGuard<'_, Record> {
 impl TestServer {
     /// Starts listening on 127.0.0.1 and returns once the port is known.
     pub fn start(behaviour: Behaviour, pki: &TestPki) -> TestServer {
+        let listen = behaviour.listen;
+        TestServer::try_start(behaviour, pki)
+            .unwrap_or_else(|e| panic!("test server cannot listen on {listen:?}: {e}"))
+    }
+
+    /// [`TestServer::start`], or why it cannot listen where `behaviour` says.
+    pub fn try_start(behaviour: Behaviour, pki: &TestPki) -> std::io::Result<TestServer> {
         let record = Arc::new(Mutex::new(Record::default()));
         let acceptor = TlsAcceptor::from(
             behaviour
@@ -266,14 +273,13 @@ impl TestServer {
         });
         let port = port_rx
             .recv_timeout(Duration::from_secs(10))
-            .expect("test server did not start")
-            .unwrap_or_else(|e| panic!("test server cannot listen on {listen}: {e}"));
-        TestServer {
+            .expect("test server did not start")?;
+        Ok(TestServer {
             port,
             record,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Waits (at most `limit`) until no connection is being served, so the

@@ -1,0 +1,407 @@
+//! Direct delivery through the real binary: MX hosts on loopback addresses
+//! behind a resolver double that answers like a validating resolver. Each
+//! test checks the exit status, the status on stderr, and what reached
+//! every host; in require mode no MAIL FROM may reach a host that failed
+//! any check.
+
+use crate::support::certs::{MintOptions, Minted, sha256};
+use crate::support::dns::{Records, Security, World};
+use crate::support::mx::{MxWorld, host};
+use crate::support::{Advertise, Behaviour, Output, StartTls, Step, assert_exit};
+
+const MESSAGE: &str = "From: Alice <alice@example.org>\n\
+To: Bob <bob@example.net>\n\
+Subject: direct\n\
+Date: Sun, 29 Nov 2026 23:30:00 +0100\n\
+Message-ID: <direct.1@example.org>\n\
+\n\
+Hello Bob, directly.\n";
+
+const MX1: &str = "127.0.0.2";
+const MX2: &str = "127.0.0.3";
+
+/// example.net with `mx1.example.net` (10) on MX1 and, if `two`,
+/// `mx2.example.net` (20) on MX2; the zone as `security` says.
+fn example_net(security: Security, two: bool) -> World {
+    let mut world = World::new();
+    world.zone("example.net", security);
+    world.mx("example.net", 10, "mx1.example.net");
+    world.a("mx1.example.net", MX1);
+    if two {
+        world.mx("example.net", 20, "mx2.example.net");
+        world.a("mx2.example.net", MX2);
+    }
+    world
+}
+
+fn valid(name: &str) -> Behaviour {
+    host(name, MintOptions::default()).0
+}
+
+fn send(world: &MxWorld, flags: &[&str]) -> Output {
+    let mut tlsend = world.tlsend();
+    tlsend.args(flags).arg("bob@example.net").stdin(MESSAGE);
+    tlsend.run()
+}
+
+// covers: MX2, MX3
+#[test]
+fn mx3_secure_mx_with_webpki_and_requiretls_delivers() {
+    let world = MxWorld::start(
+        example_net(Security::Secure, false),
+        vec![(MX1, valid("mx1.example.net"))],
+    );
+    let output = send(&world, &["--require-tls", "-v"]);
+    assert_exit(
+        &output,
+        0,
+        &[
+            "MX answer DNSSEC secure",
+            "name validated by DNSSEC",
+            "REQUIRETLS advertised after TLS",
+            "WebPKI",
+        ],
+    );
+    let messages = world.server(MX1).messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].mail_from.contains("REQUIRETLS"), "{messages:?}");
+    assert!(messages[0].tls);
+    assert!(messages[0].text().contains("Hello Bob, directly."));
+    // The resolver was asked in a way that lets it report authenticity.
+    assert!(
+        world.dns.queries().iter().all(|q| q.wants_ad()),
+        "{:?}",
+        world.dns.queries()
+    );
+}
+
+// covers: MX2, MX5
+#[test]
+fn mx2_an_insecure_mx_is_refused_in_require_mode_and_used_in_default_mode() {
+    let world = MxWorld::start(
+        example_net(Security::Insecure, false),
+        vec![(MX1, valid("mx1.example.net"))],
+    );
+    let refused = send(&world, &["--require-tls"]);
+    assert_exit(
+        &refused,
+        69,
+        &[
+            "5.7.10",
+            "neither DNSSEC secure nor listed in an MTA-STS policy",
+        ],
+    );
+    assert_eq!(
+        world.server(MX1).connections(),
+        0,
+        "a skipped host is never contacted"
+    );
+
+    let delivered = send(&world, &[]);
+    assert_exit(&delivered, 0, &[]);
+    let messages = world.server(MX1).messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].tls, "STARTTLS is used when offered");
+    assert!(!messages[0].mail_from.contains("REQUIRETLS"));
+}
+
+// covers: MX4, FAIL1
+#[test]
+fn mx4_first_mx_lacks_requiretls_second_gets_the_message() {
+    let no_requiretls = Behaviour {
+        requiretls: Advertise::Never,
+        ..valid("mx1.example.net")
+    };
+    let world = MxWorld::start(
+        example_net(Security::Secure, true),
+        vec![(MX1, no_requiretls), (MX2, valid("mx2.example.net"))],
+    );
+    let output = send(&world, &["--require-tls", "-v"]);
+    assert_exit(&output, 0, &["REQUIRETLS not advertised after TLS"]);
+    assert!(
+        !world.server(MX1).saw("MAIL"),
+        "the first host saw no MAIL FROM"
+    );
+    assert!(world.server(MX1).saw("QUIT"), "the first host got QUIT");
+    assert_eq!(world.server(MX2).messages().len(), 1);
+}
+
+// covers: FAIL1, MX4
+#[test]
+fn fail1_no_mx_with_requiretls_is_5_7_30_and_nothing_is_sent() {
+    // The first host cannot give verified TLS, the second lacks
+    // REQUIRETLS: some host gave verified TLS, so 5.7.30.
+    let (self_signed, _) = host(
+        "mx1.example.net",
+        MintOptions {
+            self_signed: true,
+            ..MintOptions::default()
+        },
+    );
+    let never = Behaviour {
+        requiretls: Advertise::Never,
+        ..valid("mx2.example.net")
+    };
+    let world = MxWorld::start(
+        example_net(Security::Secure, true),
+        vec![(MX1, self_signed), (MX2, never)],
+    );
+    let output = send(&world, &["--require-tls"]);
+    assert_exit(
+        &output,
+        69,
+        &["5.7.30", "mx1.example.net", "mx2.example.net"],
+    );
+    for address in [MX1, MX2] {
+        assert!(
+            !world.server(address).saw("MAIL"),
+            "{address} saw MAIL FROM"
+        );
+    }
+    assert!(output.stderr.contains("saved"), "{}", output.stderr);
+}
+
+// covers: FAIL1, MX3
+#[test]
+fn fail1_no_mx_with_a_valid_certificate_is_5_7_10() {
+    let (self_signed, _) = host(
+        "mx1.example.net",
+        MintOptions {
+            self_signed: true,
+            ..MintOptions::default()
+        },
+    );
+    let (expired, _) = host(
+        "mx2.example.net",
+        MintOptions {
+            expired: true,
+            ..MintOptions::default()
+        },
+    );
+    let world = MxWorld::start(
+        example_net(Security::Secure, true),
+        vec![(MX1, self_signed), (MX2, expired)],
+    );
+    let output = send(&world, &["--require-tls"]);
+    assert_exit(&output, 69, &["5.7.10"]);
+    for address in [MX1, MX2] {
+        assert!(
+            !world.server(address).saw("MAIL"),
+            "{address} saw MAIL FROM"
+        );
+    }
+}
+
+// covers: MX4
+#[test]
+fn mx4_an_unreachable_first_mx_is_passed_over() {
+    // 127.0.0.9 has no server: the connection is refused.
+    let mut zone = example_net(Security::Secure, false);
+    zone.mx("example.net", 5, "down.example.net");
+    zone.a("down.example.net", "127.0.0.9");
+    zone.mx("example.net", 7, "silent.example.net");
+    zone.a("silent.example.net", MX2);
+    let silent = Behaviour {
+        silent_at: Some(Step::Greeting),
+        ..valid("silent.example.net")
+    };
+    let world = MxWorld::start(zone, vec![(MX1, valid("mx1.example.net")), (MX2, silent)]);
+    let output = send(&world, &["--require-tls", "-v"]);
+    assert_exit(&output, 0, &["127.0.0.9", "silent.example.net"]);
+    assert_eq!(world.server(MX1).messages().len(), 1);
+}
+
+/// A host whose certificate is `minted` for `cert_name`, with TLSA records
+/// in a secure zone.
+fn dane_world(
+    cert_name: &str,
+    options: MintOptions,
+    tlsa: impl Fn(&Minted) -> Vec<(u8, u8, u8, Vec<u8>)>,
+    behaviour: impl Fn(Behaviour) -> Behaviour,
+) -> MxWorld {
+    let (server, minted) = host(cert_name, options);
+    let mut zone = example_net(Security::Secure, false);
+    for (usage, selector, matching, data) in tlsa(&minted) {
+        zone.tlsa("_25._tcp.mx1.example.net", usage, selector, matching, &data);
+    }
+    MxWorld::start(zone, vec![(MX1, behaviour(server))])
+}
+
+type TlsaFor = fn(&Minted) -> Vec<(u8, u8, u8, Vec<u8>)>;
+
+/// One DANE case: the certificate the host presents, its TLSA records,
+/// how the host behaves, the flag tlsend gets, and what must happen.
+struct DaneCase {
+    id: &'static str,
+    cert_name: &'static str,
+    options: MintOptions,
+    tlsa: TlsaFor,
+    shape: fn(Behaviour) -> Behaviour,
+    flag: &'static str,
+    code: i32,
+    delivered: bool,
+}
+
+// covers: MX3
+#[test]
+fn mx3_dane_records_decide_the_certificate() {
+    let other = MintOptions {
+        self_signed: true,
+        expired: true,
+        ..MintOptions::default()
+    };
+    let ee: TlsaFor = |m| vec![(3, 1, 1, sha256(&m.spki()))];
+    let ee_wrong: TlsaFor = |_| vec![(3, 1, 1, vec![0x55; 32])];
+    let ta: TlsaFor = |m| vec![(2, 0, 1, sha256(m.issuer_der.as_ref()))];
+    let unusable: TlsaFor = |m| vec![(1, 1, 1, sha256(&m.spki()))];
+    let with_issuer = MintOptions {
+        with_issuer: true,
+        ..MintOptions::default()
+    };
+    let same: fn(Behaviour) -> Behaviour = |b| b;
+    let stripped: fn(Behaviour) -> Behaviour = |b| Behaviour {
+        starttls: StartTls::Stripped,
+        ..b
+    };
+    #[rustfmt::skip]
+    let cases = [
+        DaneCase { id: "DANE-EE match, wrong name and expired", cert_name: "other.example", options: other, tlsa: ee, shape: same, flag: "--require-tls", code: 0, delivered: true },
+        DaneCase { id: "DANE-EE mismatch, require", cert_name: "mx1.example.net", options: MintOptions::default(), tlsa: ee_wrong, shape: same, flag: "--require-tls", code: 69, delivered: false },
+        DaneCase { id: "DANE-EE mismatch, default: no fallback", cert_name: "mx1.example.net", options: MintOptions::default(), tlsa: ee_wrong, shape: same, flag: "-oi", code: 75, delivered: false },
+        DaneCase { id: "DANE-TA, right name", cert_name: "mx1.example.net", options: with_issuer, tlsa: ta, shape: same, flag: "--require-tls", code: 0, delivered: true },
+        DaneCase { id: "DANE-TA, wrong name", cert_name: "wrong.example", options: with_issuer, tlsa: ta, shape: same, flag: "--require-tls", code: 69, delivered: false },
+        DaneCase { id: "only unusable records, require", cert_name: "mx1.example.net", options: MintOptions::default(), tlsa: unusable, shape: same, flag: "--require-tls", code: 69, delivered: false },
+        DaneCase { id: "only unusable records, default: encrypted", cert_name: "mx1.example.net", options: MintOptions::default(), tlsa: unusable, shape: same, flag: "-oi", code: 0, delivered: true },
+        DaneCase { id: "STARTTLS stripped on a DANE host", cert_name: "mx1.example.net", options: MintOptions::default(), tlsa: ee, shape: stripped, flag: "-oi", code: 75, delivered: false },
+    ];
+    for case in cases {
+        let DaneCase {
+            id,
+            cert_name,
+            options,
+            tlsa,
+            shape,
+            flag,
+            code,
+            delivered,
+        } = case;
+        let world = dane_world(cert_name, options, tlsa, shape);
+        let output = send(&world, &[flag, "-v"]);
+        assert_eq!(output.code, Some(code), "{id}: {}", output.stderr);
+        assert_eq!(
+            world.server(MX1).saw("MAIL"),
+            delivered,
+            "{id}: {}",
+            output.stderr
+        );
+        if delivered {
+            assert!(world.server(MX1).messages()[0].tls, "{id}");
+        }
+    }
+}
+
+// covers: MX3
+#[test]
+fn mx3_tlsa_in_an_insecure_zone_is_ignored() {
+    let (server, _) = host("mx1.example.net", MintOptions::default());
+    let mut zone = example_net(Security::Insecure, false);
+    zone.tlsa("_25._tcp.mx1.example.net", 3, 1, 1, &[0x55; 32]);
+    let world = MxWorld::start(zone, vec![(MX1, server)]);
+    let output = send(&world, &["-v"]);
+    assert_exit(&output, 0, &["TLSA not looked up"]);
+    assert_eq!(world.server(MX1).messages().len(), 1);
+    assert!(
+        world
+            .dns
+            .queries()
+            .iter()
+            .all(|q| !q.name.to_string().starts_with("_")),
+        "no TLSA query for an insecure host"
+    );
+}
+
+// covers: MX1
+#[test]
+fn mx1_null_mx_and_unknown_domains_fail_at_once_with_68() {
+    let mut zone = World::new();
+    zone.zone("example.net", Security::Secure);
+    zone.mx("example.net", 0, ".");
+    let world = MxWorld::start(zone, vec![(MX1, valid("mx1.example.net"))]);
+    let output = send(&world, &[]);
+    assert_exit(&output, 68, &["5.1.10", "null MX"]);
+    assert_eq!(world.server(MX1).connections(), 0);
+
+    let mut tlsend = world.tlsend();
+    tlsend.arg("bob@nowhere.example").stdin(MESSAGE);
+    let output = tlsend.run();
+    assert_exit(&output, 68, &["5.1.2", "does not exist"]);
+}
+
+// covers: MX1
+#[test]
+fn mx1_a_domain_without_mx_gets_mail_at_its_address() {
+    let mut zone = World::new();
+    zone.zone("example.net", Security::Secure);
+    zone.a("example.net", MX1);
+    let world = MxWorld::start(zone, vec![(MX1, valid("example.net"))]);
+    let output = send(&world, &["--require-tls", "-v"]);
+    assert_exit(&output, 0, &["no MX: the domain itself"]);
+    assert_eq!(world.server(MX1).messages().len(), 1);
+}
+
+// covers: MX8, MX3
+#[test]
+fn mx8_a_bogus_answer_is_a_temporary_failure_and_the_message_is_kept() {
+    let mut zone = example_net(Security::Secure, false);
+    zone.bogus("example.net");
+    let world = MxWorld::start(zone, vec![(MX1, valid("mx1.example.net"))]);
+    let mut tlsend = world.tlsend();
+    tlsend.arg("bob@example.net").stdin(MESSAGE);
+    let output = tlsend.run();
+    assert_exit(&output, 75, &["4.4.3", "SERVFAIL"]);
+    assert_eq!(world.server(MX1).connections(), 0);
+    let saved = tlsend.dead_letter().expect("the message is saved");
+    assert!(saved.contains("Hello Bob, directly."));
+}
+
+// covers: MX6
+#[test]
+fn mx6_optional_mode_retries_in_plain_text_when_tls_fails() {
+    let broken = Behaviour {
+        starttls: StartTls::InjectAfter220(b"250 injected\r\n".to_vec()),
+        ..valid("mx1.example.net")
+    };
+    let world = MxWorld::start(example_net(Security::Insecure, false), vec![(MX1, broken)]);
+    let output = send(&world, &["--tls-optional", "-v"]);
+    assert_exit(&output, 0, &["trying again in plain text"]);
+    let messages = world.server(MX1).messages();
+    assert_eq!(messages.len(), 1);
+    assert!(!messages[0].tls);
+    assert!(messages[0].text().contains("TLS-Required: No"));
+    assert_eq!(world.server(MX1).connections(), 2);
+}
+
+// covers: MX1, FAIL2
+#[test]
+fn mx1_each_domain_gets_its_own_result() {
+    let mut zone = example_net(Security::Secure, false);
+    zone.zone("null.example", Security::Secure);
+    zone.mx("null.example", 0, ".");
+    let world = MxWorld::start(zone, vec![(MX1, valid("mx1.example.net"))]);
+    let mut tlsend = world.tlsend();
+    tlsend
+        .args(["bob@example.net", "carol@null.example"])
+        .stdin(MESSAGE);
+    let output = tlsend.run();
+    assert_exit(
+        &output,
+        68,
+        &[
+            "bob@example.net: delivered via mx1.example.net[127.0.0.2]",
+            "carol@null.example: not delivered: 5.1.10",
+        ],
+    );
+    let messages = world.server(MX1).messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].rcpt_to, vec!["RCPT TO:<bob@example.net>"]);
+}
