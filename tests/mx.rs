@@ -405,3 +405,67 @@ fn mx1_each_domain_gets_its_own_result() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].rcpt_to, vec!["RCPT TO:<bob@example.net>"]);
 }
+
+// covers: MX8, MX2
+#[test]
+fn mx8_tlsend_reads_the_ad_bit_of_a_real_validating_resolver() {
+    use crate::support::dns::{SignedZones, Unbound, ZoneSet, require_unbound};
+    use crate::support::mx::{MxHosts, direct_tlsend};
+    if !require_unbound("mx8_tlsend_reads_the_ad_bit_of_a_real_validating_resolver") {
+        return;
+    }
+    let mut zones = ZoneSet::new();
+    zones
+        .zone("example.net", Security::Secure)
+        .zone("plain.example", Security::Insecure)
+        .zone("broken.example", Security::Bogus);
+    zones
+        .mx("example.net", 10, "mx1.example.net")
+        .a("mx1.example.net", MX1)
+        .mx("plain.example", 10, "mx.plain.example")
+        .a("mx.plain.example", MX2)
+        .mx("broken.example", 10, "mx.broken.example")
+        .a("mx.broken.example", MX2);
+    let zones = SignedZones::start(zones);
+    let unbound = Unbound::start(&zones);
+    let hosts = MxHosts::start(vec![
+        (MX1, valid("mx1.example.net")),
+        (MX2, valid("mx.plain.example")),
+    ]);
+    let run = |recipient: &str| {
+        let mut tlsend = direct_tlsend(unbound.addr(), hosts.port, "");
+        tlsend
+            .args(["--require-tls", "-v", recipient])
+            .stdin(MESSAGE);
+        tlsend.run()
+    };
+    let context = || unbound.diagnostics();
+
+    let secure = run("bob@example.net");
+    assert_eq!(secure.code, Some(0), "{}\n{}", secure.stderr, context());
+    assert!(
+        secure.stderr.contains("MX answer DNSSEC secure"),
+        "{}",
+        secure.stderr
+    );
+    assert_eq!(hosts.server(MX1).messages().len(), 1);
+
+    let insecure = run("bob@plain.example");
+    assert_eq!(
+        insecure.code,
+        Some(69),
+        "{}\n{}",
+        insecure.stderr,
+        context()
+    );
+    assert!(insecure.stderr.contains("5.7.10"), "{}", insecure.stderr);
+
+    let bogus = run("bob@broken.example");
+    assert_eq!(bogus.code, Some(75), "{}\n{}", bogus.stderr, context());
+    assert!(bogus.stderr.contains("SERVFAIL"), "{}", bogus.stderr);
+    assert_eq!(
+        hosts.server(MX2).connections(),
+        0,
+        "nothing reached the unvalidated host"
+    );
+}

@@ -355,3 +355,54 @@ fn fail2_postfix_auth_with_a_wrong_password_exits_77() {
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     postfix.next_message();
 }
+
+// covers: MX5, MX1
+#[test]
+fn mx5_postfix_as_an_mx_host_stores_what_tlsend_read() {
+    if !require_peer("mx5_postfix_as_an_mx_host_stores_what_tlsend_read") {
+        return;
+    }
+    use crate::support::dns::{Records, ResolverDouble, Security, World};
+    let mut postfix = Postfix::start();
+    let mut world = World::new();
+    world.zone("example.net", Security::Insecure);
+    world.mx("example.net", 10, "mx.example.net");
+    world.a("mx.example.net", "127.0.0.1");
+    let dns = ResolverDouble::start(world);
+    let input = message();
+    let mut tlsend = crate::support::mx::direct_tlsend(dns.addr(), postfix.mx_port, "");
+    tlsend
+        .args(["-oi", "-v", "--", RECIPIENT])
+        .stdin(input.as_bytes());
+    let output = tlsend.run();
+    assert_eq!(
+        output.code,
+        Some(0),
+        "{}\n{}",
+        output.stderr,
+        postfix.diagnostics()
+    );
+    // Default mode, no DANE, no MTA-STS: opportunistic STARTTLS, and
+    // Postfix 3.7 has no REQUIRETLS to offer.
+    assert!(
+        output.stderr.contains("not verified (opportunistic)"),
+        "{}",
+        output.stderr
+    );
+    let delivered = postfix.next_message();
+    assert_eq!(
+        delivered.envelope,
+        [
+            "MAIL FROM:<alice@example.org>".to_string(),
+            format!("RCPT TO:<{RECIPIENT}>")
+        ]
+    );
+    let (received, rest) = split_received(&delivered.message);
+    let received = String::from_utf8_lossy(received);
+    // ESMTPS: ESMTP over TLS, no AUTH (RFC 3848).
+    assert!(
+        received.contains("(using TLSv1.") && received.contains(" with ESMTPS id "),
+        "{received}"
+    );
+    assert_same("Postfix as MX, default mode", rest, input.as_bytes());
+}

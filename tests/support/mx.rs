@@ -21,25 +21,20 @@ pub fn host(name: &str, options: MintOptions) -> (Behaviour, Minted) {
     (behaviour, minted)
 }
 
-pub struct MxWorld {
-    pub dns: ResolverDouble,
+/// Test SMTP servers for MX hosts, on one port of several addresses.
+pub struct MxHosts {
     /// By listening address.
     servers: BTreeMap<IpAddr, TestServer>,
     pub port: u16,
 }
 
-impl MxWorld {
-    /// Starts a server per `(address, behaviour)` on one free port, and a
-    /// resolver double answering from `world`.
-    pub fn start(world: World, hosts: Vec<(&str, Behaviour)>) -> MxWorld {
+impl MxHosts {
+    /// Starts a server per `(address, behaviour)` on one free port.
+    pub fn start(hosts: Vec<(&str, Behaviour)>) -> MxHosts {
         for _ in 0..20 {
             if let Some(servers) = try_start_all(&hosts) {
                 let port = servers.values().next().map_or(0, |s| s.port);
-                return MxWorld {
-                    dns: ResolverDouble::start(world),
-                    servers,
-                    port,
-                };
+                return MxHosts { servers, port };
             }
         }
         panic!("no port was free on every MX address");
@@ -49,21 +44,49 @@ impl MxWorld {
         let ip: IpAddr = address.parse().expect("an address");
         self.servers.get(&ip).expect("a server on that address")
     }
+}
 
-    /// tlsend with no submission server, the double as its resolver, the
-    /// hosts' port, the test CA as the system's roots, short timeouts.
-    pub fn tlsend(&self) -> Tlsend {
-        let mut t = Tlsend::new();
-        t.config(&format!(
-            "[direct]\nresolver = \"{}\"\nport = {}\nlookup_timeout = 5\nconnect_timeout = 5\n\
-             timeout = 5\ndata_timeout = 10\nehlo_name = \"client.example.org\"\n",
-            self.dns.addr(),
-            self.port
-        ));
-        t.env("SSL_CERT_FILE", pki().ca_file());
-        t.args(["-f", "alice@example.org"]);
-        t
+/// MX hosts and a resolver double that answers for them.
+pub struct MxWorld {
+    pub dns: ResolverDouble,
+    pub hosts: MxHosts,
+    pub port: u16,
+}
+
+impl MxWorld {
+    /// Starts the hosts and a resolver double answering from `world`.
+    pub fn start(world: World, hosts: Vec<(&str, Behaviour)>) -> MxWorld {
+        let hosts = MxHosts::start(hosts);
+        MxWorld {
+            dns: ResolverDouble::start(world),
+            port: hosts.port,
+            hosts,
+        }
     }
+
+    pub fn server(&self, address: &str) -> &TestServer {
+        self.hosts.server(address)
+    }
+
+    /// [`direct_tlsend`] with the double as resolver and the hosts' port.
+    pub fn tlsend(&self) -> Tlsend {
+        direct_tlsend(self.dns.addr(), self.port, "")
+    }
+}
+
+/// tlsend with no submission server, `resolver` as its resolver, MX hosts
+/// on `port`, the test CA as the system's roots, short timeouts, from
+/// alice@example.org; `extra` is added to the `[direct]` table.
+pub fn direct_tlsend(resolver: SocketAddr, port: u16, extra: &str) -> Tlsend {
+    let mut t = Tlsend::new();
+    t.config(&format!(
+        "[direct]\nresolver = \"{resolver}\"\nport = {port}\nlookup_timeout = 5\n\
+         connect_timeout = 5\ntimeout = 5\ndata_timeout = 10\n\
+         ehlo_name = \"client.example.org\"\n{extra}"
+    ));
+    t.env("SSL_CERT_FILE", pki().ca_file());
+    t.args(["-f", "alice@example.org"]);
+    t
 }
 
 fn try_start_all(hosts: &[(&str, Behaviour)]) -> Option<BTreeMap<IpAddr, TestServer>> {

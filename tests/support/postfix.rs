@@ -118,6 +118,8 @@ pub struct Postfix {
     stdin: Option<ChildStdin>,
     pub starttls_port: u16,
     pub implicit_port: u16,
+    /// An MX-style smtpd: STARTTLS offered, no AUTH, mail from loopback.
+    pub mx_port: u16,
     /// Queue IDs already returned by `next_message`.
     seen: BTreeSet<String>,
     /// Last, so that the processes are gone before it is removed.
@@ -149,7 +151,7 @@ impl Postfix {
         let root = dir.path();
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
             .expect("open the instance directory to postfix and nobody");
-        let (starttls_port, implicit_port) = free_ports();
+        let (starttls_port, implicit_port, mx_port) = free_ports();
         let (cert, key) = pki().pem_files(CertKind::Valid);
         let fill = |template: &str| {
             template
@@ -158,6 +160,7 @@ impl Postfix {
                 .replace("@KEY@", &key.display().to_string())
                 .replace("@STARTTLS_PORT@", &starttls_port.to_string())
                 .replace("@IMPLICIT_PORT@", &implicit_port.to_string())
+                .replace("@MX_PORT@", &mx_port.to_string())
         };
         std::fs::create_dir(root.join("postfix")).expect("config_directory");
         let write = |name: &str, text: String, mode: u32| {
@@ -198,6 +201,7 @@ impl Postfix {
             child,
             starttls_port,
             implicit_port,
+            mx_port,
             seen: BTreeSet::new(),
             dir,
         };
@@ -450,13 +454,12 @@ pub fn split_received(message: &[u8]) -> (&[u8], &[u8]) {
 
 /// Two ports on 127.0.0.1 that were free a moment ago (held together, so
 /// they differ).
-fn free_ports() -> (u16, u16) {
+fn free_ports() -> (u16, u16, u16) {
     let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("free port");
     let b = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("free port");
-    (
-        a.local_addr().expect("port").port(),
-        b.local_addr().expect("port").port(),
-    )
+    let c = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("free port");
+    let port = |l: &TcpListener| l.local_addr().expect("port").port();
+    (port(&a), port(&b), port(&c))
 }
 
 /// True once smtpd on `port` sends this Postfix's 220 greeting (then says
