@@ -32,6 +32,59 @@ with a warning.
 \fBdefault\fR
 Neither. A TLS\-Required field with another value than No, or more than one, is
 refused (exit 65) in every mode.
+.SH "DIRECT DELIVERY"
+With no submission server (no \fB\-\-host\fR, and no host in the account) or
+with \fB\-\-direct\fR, tlsend delivers to each recipient domain's MX hosts itself
+(RFC 5321 5.1): lowest preference first, equal preferences in random order, the
+domain's own address when it has no MX, each IPv6 and IPv4 address in turn. A null
+MX (RFC 7505) fails at once (5.1.10, exit 68), as does a domain that does not exist
+(exit 68). Domains are delivered concurrently, one result per recipient.
+.PP
+Every DNS answer carries its DNSSEC status. By default tlsend asks the resolver in
+/etc/resolv.conf with the AD and DO bits set and believes its AD bit only when it is
+on loopback or resolv.conf says \fBoptions trust\-ad\fR; a SERVFAIL (how a validating
+resolver reports a bogus answer) is a temporary failure, never "no records".
+.PP
+In \fBrequire\fR mode an MX host is used only if its name is DNSSEC secure or listed in
+the domain's MTA\-STS policy (RFC 8461, enforce or testing), and only over STARTTLS with
+a certificate verified by DANE (RFC 7672; usable TLSA records DANE\-TA(2) and
+DANE\-EE(3)) or else WebPKI for the host name, and only if it advertises REQUIRETLS.
+A host that fails a step gets QUIT and the next is tried; when none is left, nothing
+was sent and the domain fails with 5.7.30 (a host gave verified TLS without
+REQUIRETLS) or 5.7.10 (none gave verified TLS). In \fBdefault\fR mode DANE and MTA\-STS
+enforce are honoured with no plain\-text fallback; otherwise STARTTLS is
+opportunistic. In \fBoptional\fR mode both are ignored and a failed TLS handshake is
+retried in plain text. \fB\-v\fR prints the plan: every host, its addresses and how
+they were validated, its TLSA records, the TLS it gets or why it is skipped.
+.PP
+The \fB[direct]\fR table of the configuration file:
+.TP
+\fBport\fR = 25
+The MX port (tests use another).
+.TP
+\fBresolver\fR = "ADDRESS[:PORT]"
+A resolver to ask instead of those in /etc/resolv.conf.
+.TP
+\fBdnssec\fR = "auto" | "trust\-resolver" | "validate" | "off"
+How DNSSEC status is known: the AD bit by the rule above; the AD bit of the
+configured resolver wherever it is; local validation from \fBtrust_anchor\fR; or
+nothing is secure.
+.TP
+\fBtrust_anchor\fR = "PATH"
+DS or DNSKEY records in zone\-file form for dnssec = "validate" (default: the root's).
+.TP
+\fBmta_sts_cache\fR = "PATH"
+Where MTA\-STS policies are kept (default $XDG_CACHE_HOME/tlsend/mta\-sts).
+.TP
+\fBmta_sts_port\fR = 443
+The HTTPS port of mta\-sts.DOMAIN.
+.TP
+\fBehlo_name\fR = "NAME"
+The name sent with EHLO (default: the host's name when it has a dot, else an
+address literal).
+.TP
+\fBlookup_timeout\fR, \fBconnect_timeout\fR, \fBtimeout\fR, \fBdata_timeout\fR
+Seconds: 15, 30, 120, 600.
 .SH "EXIT STATUS"
 The status speaks for the recipients that did not get the message: 0 only when
 every recipient did. When some did and others did not, the status is that of the
@@ -89,7 +142,7 @@ Where a message that was not delivered to every recipient is appended (mbox,
 mode 0600), with one X\-Tlsend\-Undelivered field per recipient that did not get
 it, unless dead_letter names another file.
 .SH "SEE ALSO"
-sendmail(1), msmtp(1), RFC 8689, RFC 3207
+sendmail(1), msmtp(1), RFC 8689, RFC 3207, RFC 7672 (DANE for SMTP), RFC 8461 (MTA\-STS)
 "#;
 
 fn main() -> io::Result<()> {
