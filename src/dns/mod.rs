@@ -25,7 +25,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 // The record type of TLSA answers is the one the DANE verifier takes.
 use crate::tls::Tlsa;
 
-pub use stub::{AdTrust, ResolvConf, StubResolver};
+pub use stub::{AdTrust, ResolvConf, StubResolver, interpret};
 
 /// Whether an answer was authenticated by DNSSEC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

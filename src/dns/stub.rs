@@ -143,7 +143,7 @@ impl StubResolver {
                 break;
             }
             match self.exchange(*server, name, rtype, deadline).await {
-                Ok(message) => match self.read(message, &shown) {
+                Ok(message) => match interpret(message, self.trust != AdTrust::Untrusted, &shown) {
                     // Another server may know better; remember and go on.
                     Err(e @ (LookupError::ServFail { .. } | LookupError::Failed { .. })) => {
                         last = Some(e)
@@ -163,32 +163,6 @@ impl StubResolver {
             name: shown,
             limit: self.limit,
         }))
-    }
-
-    /// The records of a response, or what its RCODE means.
-    fn read(&self, message: Message, shown: &str) -> Result<Response, LookupError> {
-        let security = if self.trust != AdTrust::Untrusted && message.metadata.authentic_data {
-            Security::Secure
-        } else {
-            Security::Insecure
-        };
-        match message.metadata.response_code {
-            ResponseCode::NoError => Ok(Response {
-                records: message.answers,
-                security,
-            }),
-            ResponseCode::NXDomain => Err(LookupError::NxDomain {
-                name: shown.to_string(),
-                security,
-            }),
-            ResponseCode::ServFail => Err(LookupError::ServFail {
-                name: shown.to_string(),
-            }),
-            other => Err(LookupError::Failed {
-                name: shown.to_string(),
-                reason: format!("the resolver answered {other}"),
-            }),
-        }
     }
 
     /// One query to one server: UDP, then TCP if the answer was truncated.
@@ -231,6 +205,33 @@ impl Resolve for StubResolver {
                  trust-ad, so no answer counts as DNSSEC secure"
             ),
         }
+    }
+}
+
+/// What a resolver's answer means: its records with their security (AD,
+/// when `trusted`), or its RCODE as an error. `shown` names the query.
+pub fn interpret(message: Message, trusted: bool, shown: &str) -> Result<Response, LookupError> {
+    let security = if trusted && message.metadata.authentic_data {
+        Security::Secure
+    } else {
+        Security::Insecure
+    };
+    match message.metadata.response_code {
+        ResponseCode::NoError => Ok(Response {
+            records: message.answers,
+            security,
+        }),
+        ResponseCode::NXDomain => Err(LookupError::NxDomain {
+            name: shown.to_string(),
+            security,
+        }),
+        ResponseCode::ServFail => Err(LookupError::ServFail {
+            name: shown.to_string(),
+        }),
+        other => Err(LookupError::Failed {
+            name: shown.to_string(),
+            reason: format!("the resolver answered {other}"),
+        }),
     }
 }
 
