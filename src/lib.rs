@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fault;
 pub mod interrupt;
 pub mod message;
+pub mod mtasts;
 pub mod outcome;
 pub mod policy;
 pub mod request;
