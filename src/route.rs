@@ -28,6 +28,7 @@ use futures_util::stream::{self, StreamExt};
 use crate::address::Address;
 use crate::dns::{self, LookupError, Resolve, Security};
 use crate::exit::{Classified, Sysexit};
+use crate::mtasts::{self, PolicyMode};
 use crate::outcome::Failure;
 use crate::policy::Mode;
 use crate::status::EnhancedCode;
@@ -39,35 +40,23 @@ const SMTP_PORT: u16 = 25;
 /// How many domains are planned (and later delivered) at once.
 pub const DOMAIN_CONCURRENCY: usize = 8;
 
-/// An MTA-STS policy that applies to a domain, as far as routing cares.
+/// An MTA-STS policy in enforce or testing mode that applies to a domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StsPolicy {
-    pub enforce: bool,
+    pub policy: mtasts::Policy,
     pub id: String,
-    /// The `mx` patterns, lower case (`*.example.net` for one label).
-    pub mx: Vec<String>,
-    /// Where it came from, for `-v`: "fetched", "cached (fetch failed: …)".
+    /// Where it came from and why, for `-v` (the MTA-STS module's words).
     pub origin: String,
 }
 
 impl StsPolicy {
-    /// RFC 8461 4.1: a pattern matches the host, or `*.` matches exactly
-    /// one leftmost label.
-    pub fn matches(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.mx.iter().any(|pattern| {
-            let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
-            match pattern.strip_prefix("*.") {
-                Some(parent) => host
-                    .split_once('.')
-                    .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
-                None => host == pattern,
-            }
-        })
+    pub fn enforce(&self) -> bool {
+        self.policy.mode == PolicyMode::Enforce
     }
 
-    fn mode(&self) -> &'static str {
-        if self.enforce { "enforce" } else { "testing" }
+    /// RFC 8461 4.1: the host matches one of the `mx` patterns.
+    pub fn matches(&self, host: &str) -> bool {
+        self.policy.matches(host)
     }
 }
 
@@ -243,7 +232,7 @@ async fn plan_domain(
         domain: domain.clone(),
         recipients,
         mx_security: None,
-        sts: StsFinding::NoPolicy("not consulted in optional mode".into()),
+        sts: StsFinding::NoPolicy("MTA-STS not consulted in optional mode".into()),
         hosts: Err(domain_failure(
             EnhancedCode::new(4, 4, 3),
             Sysexit::TempFail,
@@ -482,7 +471,7 @@ async fn plan_host(
         match policy {
             Some(p) if p.matches(&name) => NameValidation::MtaSts {
                 id: p.id.clone(),
-                enforce: p.enforce,
+                enforce: p.enforce(),
             },
             _ => NameValidation::None,
         }
@@ -560,11 +549,11 @@ fn decide_tls(host: &HostPlan, policy: Option<&StsPolicy>, mode: Mode) -> Result
             // RFC 8461 2: DANE takes precedence over MTA-STS.
             (TlsaState::Usable(records), _) => Ok(HostTls::Dane(records.clone())),
             (TlsaState::Unusable(_), _) => Ok(HostTls::Encrypted),
-            (_, Some(p)) if p.enforce && !p.matches(&host.name) => Err(policy_skip(format!(
+            (_, Some(p)) if p.enforce() && !p.matches(&host.name) => Err(policy_skip(format!(
                 "the MTA-STS policy (id {}, enforce) does not list it",
                 p.id
             ))),
-            (_, Some(p)) if p.enforce => Ok(HostTls::WebPki),
+            (_, Some(p)) if p.enforce() => Ok(HostTls::WebPki),
             _ => Ok(HostTls::Opportunistic {
                 plain_fallback: true,
             }),
@@ -595,15 +584,8 @@ impl fmt::Display for DomainPlan {
             write!(f, "; MX answer {security}")?;
         }
         match &self.sts {
-            StsFinding::Policy(p) => write!(
-                f,
-                "; MTA-STS policy id {} mode {} ({}), mx {}",
-                p.id,
-                p.mode(),
-                p.origin,
-                p.mx.join(" ")
-            )?,
-            StsFinding::NoPolicy(why) => write!(f, "; no MTA-STS policy ({why})")?,
+            StsFinding::Policy(p) => write!(f, "; {}", p.origin)?,
+            StsFinding::NoPolicy(why) => write!(f, "; {why}")?,
         }
         match &self.hosts {
             Err(failure) => write!(f, "\n  fails: {failure}"),
@@ -673,6 +655,10 @@ impl fmt::Display for HostTls {
         }
     }
 }
+
+mod sts;
+
+pub use sts::MtaSts;
 
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,10 @@ use crate::config::DnssecMethod;
 use crate::deliver::{self, Job, TlsClients};
 use crate::dns::{AdTrust, ResolvConf, Resolve, StubResolver};
 use crate::exit::Sysexit;
+use crate::mtasts::{Cache, FetchOptions};
 use crate::outcome::Outcome;
 use crate::request::DirectRequest;
-use crate::route::{self, NoSts, StsSource};
+use crate::route::{self, MtaSts};
 use crate::smtp::Transcript;
 
 /// Where the system's resolvers are listed.
@@ -19,7 +20,11 @@ const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Everything direct delivery needs, built before any lookup.
 pub(super) struct Wiring<'a> {
     pub resolver: Box<dyn Resolve>,
-    sts: Box<dyn StsSource>,
+    /// Where MTA-STS policies are cached.
+    sts_cache: std::path::PathBuf,
+    /// A private cache for this run when no cache directory is known (no
+    /// home directory): removed when the run ends.
+    _sts_scratch: Option<tempfile::TempDir>,
     clients: TlsClients,
     request: &'a DirectRequest,
 }
@@ -28,9 +33,25 @@ impl<'a> Wiring<'a> {
     pub fn new(request: &'a DirectRequest) -> Result<Wiring<'a>, Stop> {
         let resolver = resolver(request)?;
         let clients = TlsClients::new().map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?;
+        let (sts_cache, scratch) = match &request.mta_sts_cache {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let scratch = tempfile::Builder::new()
+                    .prefix("tlsend-mta-sts-")
+                    .tempdir()
+                    .map_err(|e| {
+                        Stop::new(
+                            Sysexit::IoErr,
+                            format!("cannot make a directory for MTA-STS policies: {e}"),
+                        )
+                    })?;
+                (scratch.path().to_path_buf(), Some(scratch))
+            }
+        };
         Ok(Wiring {
             resolver,
-            sts: Box::new(NoSts),
+            sts_cache,
+            _sts_scratch: scratch,
             clients,
             request,
         })
@@ -38,12 +59,20 @@ impl<'a> Wiring<'a> {
 
     /// Plans the route, says it with -v, and walks it.
     pub async fn deliver(&self, job: Job<'_>, transcript: &Transcript) -> Outcome {
+        let sts = MtaSts::new(
+            self.resolver.as_ref(),
+            Cache::new(&self.sts_cache),
+            FetchOptions {
+                port: self.request.mta_sts_port,
+                ..FetchOptions::default()
+            },
+        );
         let plan = route::plan(
             &job.envelope.recipients,
             job.mode,
             self.request.port,
             self.resolver.as_ref(),
-            self.sts.as_ref(),
+            &sts,
         )
         .await;
         for line in plan.to_string().lines() {

@@ -340,15 +340,8 @@ pub fn fetch_policy_blocking(
 /// The system's trusted CAs, read now. The one place that knows where
 /// they come from.
 fn system_roots() -> Result<Arc<Vec<CertificateDer<'static>>>, FetchError> {
-    let loaded = rustls_native_certs::load_native_certs();
-    if loaded.certs.is_empty() {
-        let detail = loaded
-            .errors
-            .first()
-            .map_or_else(|| "none found".to_string(), ToString::to_string);
-        return Err(FetchError::Roots(detail));
-    }
-    Ok(Arc::new(loaded.certs))
+    // The same store as WebPKI SMTP certificates, read once per process.
+    crate::tls::system_root_certificates().map_err(|e| FetchError::Roots(e.to_string()))
 }
 
 /// A one-request ureq agent: the caller's addresses, no proxy, no

@@ -20,13 +20,19 @@ impl StsSource for FakeSts {
     }
 }
 
-fn sts(domain: &str, enforce: bool, mx: &[&str]) -> FakeSts {
-    let policy = StsPolicy {
-        enforce,
+fn policy(enforce: bool, mx: &[&str]) -> StsPolicy {
+    let mode = if enforce { "enforce" } else { "testing" };
+    let mx: String = mx.iter().map(|m| format!("mx: {m}\n")).collect();
+    let text = format!("version: STSv1\nmode: {mode}\n{mx}max_age: 86400\n");
+    StsPolicy {
+        policy: mtasts::Policy::parse(text.as_bytes()).unwrap(),
         id: "20261129".into(),
-        mx: mx.iter().map(|m| m.to_string()).collect(),
         origin: "fetched".into(),
-    };
+    }
+}
+
+fn sts(domain: &str, enforce: bool, mx: &[&str]) -> FakeSts {
+    let policy = policy(enforce, mx);
     FakeSts(HashMap::from([(domain.to_string(), policy)]))
 }
 
@@ -283,12 +289,7 @@ fn mx1_recipients_are_grouped_by_domain_in_order() {
 // covers: MX2, MX7
 #[test]
 fn mx2_mta_sts_patterns_match_one_label_only() {
-    let policy = StsPolicy {
-        enforce: true,
-        id: "1".into(),
-        mx: vec!["*.example.net".into(), "mail.example.org".into()],
-        origin: String::new(),
-    };
+    let policy = policy(true, &["*.example.net", "mail.example.org"]);
     #[rustfmt::skip]
     let cases = [
         ("mx.example.net", true),

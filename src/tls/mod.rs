@@ -463,25 +463,46 @@ fn build_connector(trust: &Trust) -> Result<Ready, TlsSetupError> {
 /// `TlsClient` does), not on the async runtime's.
 pub fn system_roots() -> Result<Arc<RootCertStore>, TlsSetupError> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, TlsSetupError>> = OnceLock::new();
-    ROOTS.get_or_init(load_system_roots).clone()
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            let certificates = system_root_certificates()?;
+            let (_, _ignored) = roots.add_parsable_certificates(certificates.iter().cloned());
+            if roots.is_empty() {
+                return Err(TlsSetupError::NoUsableRoots {
+                    source: "the system store".into(),
+                    detail: " (none of its certificates is usable)".into(),
+                });
+            }
+            Ok(Arc::new(roots))
+        })
+        .clone()
 }
 
-fn load_system_roots() -> Result<Arc<RootCertStore>, TlsSetupError> {
-    let mut roots = RootCertStore::empty();
-    let loaded = rustls_native_certs::load_native_certs();
-    let (_, _ignored) = roots.add_parsable_certificates(loaded.certs);
-    if roots.is_empty() {
-        let detail = loaded
-            .errors
-            .first()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default();
-        return Err(TlsSetupError::NoUsableRoots {
-            source: "the system store".into(),
-            detail,
-        });
-    }
-    Ok(Arc::new(roots))
+/// The system's root certificates as read (rustls-native-certs, which
+/// honours SSL_CERT_FILE and SSL_CERT_DIR), once per process: for clients
+/// that take certificates rather than a rustls store (the MTA-STS fetch).
+/// The first call reads files, as [`system_roots`] does.
+pub fn system_root_certificates() -> Result<Arc<Vec<CertificateDer<'static>>>, TlsSetupError> {
+    static CERTIFICATES: OnceLock<Result<Arc<Vec<CertificateDer<'static>>>, TlsSetupError>> =
+        OnceLock::new();
+    CERTIFICATES
+        .get_or_init(|| {
+            let loaded = rustls_native_certs::load_native_certs();
+            if loaded.certs.is_empty() {
+                let detail = loaded
+                    .errors
+                    .first()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return Err(TlsSetupError::NoUsableRoots {
+                    source: "the system store".into(),
+                    detail,
+                });
+            }
+            Ok(Arc::new(loaded.certs))
+        })
+        .clone()
 }
 
 fn load_roots(trust: &Trust) -> Result<Arc<RootCertStore>, TlsSetupError> {
