@@ -497,9 +497,10 @@ async fn plan_host(
             Ok(answer) => TlsaState::Unusable(answer.records),
             // NXDOMAIN at the TLSA name is an authenticated denial only if
             // secure; either way there are no records to use.
-            Err(LookupError::NxDomain { security, .. }) if security == Security::Secure => {
-                TlsaState::None
-            }
+            Err(LookupError::NxDomain {
+                security: Security::Secure,
+                ..
+            }) => TlsaState::None,
             Err(LookupError::NxDomain { .. }) => TlsaState::Insecure,
             Err(error) => TlsaState::Failed(error.to_string()),
         };

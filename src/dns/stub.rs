@@ -53,11 +53,7 @@ impl ResolvConf {
                         conf.nameservers.push(address);
                     }
                 }
-                Some("options") => {
-                    if words.any(|w| w == "trust-ad") {
-                        conf.trust_ad = true;
-                    }
-                }
+                Some("options") if words.any(|w| w == "trust-ad") => conf.trust_ad = true,
                 _ => {}
             }
         }
