@@ -9,3 +9,4 @@ mod hardening;
 mod interop;
 mod postfix;
 mod submission;
+mod validate;
