@@ -10,3 +10,4 @@ mod interop;
 mod mx;
 mod postfix;
 mod submission;
+mod validate;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Stop;
 use crate::config::DnssecMethod;
 use crate::deliver::{self, Job, TlsClients};
-use crate::dns::{AdTrust, ResolvConf, Resolve, StubResolver};
+use crate::dns::{AdTrust, ResolvConf, Resolve, StubResolver, ValidatingResolver};
 use crate::exit::Sysexit;
 use crate::mtasts::{Cache, FetchOptions};
 use crate::outcome::Outcome;
@@ -30,8 +30,10 @@ pub(super) struct Wiring<'a> {
 }
 
 impl<'a> Wiring<'a> {
-    pub fn new(request: &'a DirectRequest) -> Result<Wiring<'a>, Stop> {
-        let resolver = resolver(request)?;
+    /// Asynchronous because a DS trust anchor is checked against the keys
+    /// the resolver serves before anything is sent.
+    pub async fn new(request: &'a DirectRequest) -> Result<Wiring<'a>, Stop> {
+        let resolver = resolver(request).await?;
         let clients = TlsClients::new().map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?;
         let (sts_cache, scratch) = match &request.mta_sts_cache {
             Some(dir) => (dir.clone(), None),
@@ -89,44 +91,56 @@ impl<'a> Wiring<'a> {
     }
 }
 
-fn resolver(request: &DirectRequest) -> Result<Box<dyn Resolve>, Stop> {
+async fn resolver(request: &DirectRequest) -> Result<Box<dyn Resolve>, Stop> {
     let limit: Duration = request.lookup_timeout;
     let trust = match request.dnssec {
         DnssecMethod::Validate => {
-            return Err(Stop::new(
-                Sysexit::Config,
-                "dnssec = \"validate\" (local DNSSEC validation) is not available yet; use a \
-                 validating resolver on loopback (dnssec = \"auto\")",
-            ));
+            let servers = match request.resolver {
+                Some(server) => vec![server],
+                None => system_servers()?,
+            };
+            let validating =
+                ValidatingResolver::new(servers, request.trust_anchor.as_deref(), limit)
+                    .await
+                    .map_err(|e| {
+                        let exit = if e.is_temporary() {
+                            Sysexit::TempFail
+                        } else {
+                            Sysexit::Config
+                        };
+                        Stop::new(exit, e.to_string())
+                    })?;
+            return Ok(Box::new(validating));
         }
         DnssecMethod::Off => Some(AdTrust::Untrusted),
         DnssecMethod::TrustResolver => Some(AdTrust::Configured),
         DnssecMethod::Auto => None,
     };
-    let stub = match request.resolver {
-        Some(server) => StubResolver::new(vec![server], trust, limit),
-        None => {
-            let conf = ResolvConf::load(std::path::Path::new(RESOLV_CONF)).map_err(|e| {
-                Stop::new(
-                    Sysexit::Config,
-                    format!(
-                        "cannot read {RESOLV_CONF} ({e}); name a resolver with resolver = \
-                         \"ADDRESS\" in the [direct] table"
-                    ),
-                )
-            })?;
-            match trust {
-                Some(trust) => {
-                    let servers = conf
-                        .nameservers
-                        .iter()
-                        .map(|ip| std::net::SocketAddr::new(*ip, 53))
-                        .collect();
-                    StubResolver::new(servers, Some(trust), limit)
-                }
-                None => StubResolver::from_resolv_conf(&conf, limit),
-            }
-        }
+    let stub = match (request.resolver, trust) {
+        (Some(server), trust) => StubResolver::new(vec![server], trust, limit),
+        (None, Some(trust)) => StubResolver::new(system_servers()?, Some(trust), limit),
+        (None, None) => StubResolver::from_resolv_conf(&resolv_conf()?, limit),
     };
     Ok(Box::new(stub))
+}
+
+fn resolv_conf() -> Result<ResolvConf, Stop> {
+    ResolvConf::load(std::path::Path::new(RESOLV_CONF)).map_err(|e| {
+        Stop::new(
+            Sysexit::Config,
+            format!(
+                "cannot read {RESOLV_CONF} ({e}); name a resolver with resolver = \"ADDRESS\" in \
+                 the [direct] table"
+            ),
+        )
+    })
+}
+
+/// The nameservers of resolv.conf, on port 53.
+fn system_servers() -> Result<Vec<std::net::SocketAddr>, Stop> {
+    Ok(resolv_conf()?
+        .nameservers
+        .iter()
+        .map(|ip| std::net::SocketAddr::new(*ip, 53))
+        .collect())
 }

@@ -339,9 +339,13 @@ fn handle_in(
                 "delivering directly to the MX hosts ({})",
                 direct.reason
             ));
-            let wiring = match direct::Wiring::new(direct) {
-                Ok(wiring) => wiring,
-                Err(stop) => return stopped(keep, stop),
+            let wiring = direct::Wiring::new(direct);
+            let wiring = match runtime.block_on(interrupts.unless_interrupted(wiring)) {
+                Ok(Ok(wiring)) => wiring,
+                Ok(Err(stop)) => return stopped(keep, stop),
+                Err(name) => {
+                    return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+                }
             };
             transcript.note(&format!(
                 "DNSSEC status from {}",

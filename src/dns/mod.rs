@@ -6,10 +6,12 @@
 //! Two ways of knowing an answer is authentic sit behind [`Resolve`]:
 //! trusting the AD bit of a validating resolver (`stub`, RFC 6840 5.7-5.8;
 //! only for a resolver on loopback or one the system declares trusted with
-//! `options trust-ad`), and, later, validating locally from a trust anchor.
+//! `options trust-ad`), and validating locally from a trust anchor
+//! (`validate`, RFC 4033-4035).
 //! This module applies no delivery policy; `route` does.
 
 mod stub;
+mod validate;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -26,6 +28,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::tls::Tlsa;
 
 pub use stub::{AdTrust, ResolvConf, StubResolver, interpret};
+pub use validate::{SetupError, ValidatingResolver};
 
 /// Whether an answer was authenticated by DNSSEC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
