@@ -469,3 +469,238 @@ fn mx8_tlsend_reads_the_ad_bit_of_a_real_validating_resolver() {
         "nothing reached the unvalidated host"
     );
 }
+
+/// An insecure example.net whose MX `mx_name` (on MX1) is vouched for, or
+/// not, by an MTA-STS policy served over HTTPS on 127.0.0.1.
+struct StsWorld {
+    world: MxWorld,
+    policy: crate::support::https::PolicyServer,
+}
+
+impl StsWorld {
+    fn start(mx_name: &str, txt: &str, response: crate::support::https::HttpResponse) -> StsWorld {
+        Self::start_with_cert("mta-sts.example.net", mx_name, txt, response)
+    }
+
+    fn start_with_cert(
+        cert_name: &str,
+        mx_name: &str,
+        txt: &str,
+        response: crate::support::https::HttpResponse,
+    ) -> StsWorld {
+        use crate::support::https::PolicyServer;
+        let (_, minted) = host(cert_name, MintOptions::default());
+        let policy = PolicyServer::start(
+            "127.0.0.1:0".parse().expect("an address"),
+            minted.server_config(),
+            response,
+        );
+        let mut zone = World::new();
+        zone.zone("example.net", Security::Insecure);
+        zone.mx("example.net", 10, mx_name);
+        zone.a(mx_name, MX1);
+        zone.txt("_mta-sts.example.net", txt);
+        zone.a("mta-sts.example.net", "127.0.0.1");
+        let world = MxWorld::start(zone, vec![(MX1, valid(mx_name))]);
+        StsWorld { world, policy }
+    }
+
+    fn tlsend(&self) -> crate::support::Tlsend {
+        crate::support::mx::direct_tlsend(
+            self.world.dns.addr(),
+            self.world.port,
+            &format!("mta_sts_port = {}\n", self.policy.addr.port()),
+        )
+    }
+
+    /// Runs sharing one MTA-STS cache directory.
+    fn tlsend_with_cache(&self, cache: &std::path::Path) -> crate::support::Tlsend {
+        crate::support::mx::direct_tlsend(
+            self.world.dns.addr(),
+            self.world.port,
+            &format!(
+                "mta_sts_port = {}\nmta_sts_cache = \"{}\"\n",
+                self.policy.addr.port(),
+                cache.display()
+            ),
+        )
+    }
+}
+
+fn enforce(mx: &[&str]) -> crate::support::https::HttpResponse {
+    let mx: String = mx.iter().map(|m| format!("mx: {m}\r\n")).collect();
+    crate::support::https::HttpResponse::policy(&format!(
+        "version: STSv1\r\nmode: enforce\r\n{mx}max_age: 86400\r\n"
+    ))
+}
+
+fn run(tlsend: &mut crate::support::Tlsend, flags: &[&str]) -> Output {
+    tlsend.args(flags).arg("bob@example.net").stdin(MESSAGE);
+    tlsend.run()
+}
+
+// covers: MX2, MX7
+#[test]
+fn mx2_an_mta_sts_policy_vouches_for_an_insecure_mx_in_require_mode() {
+    let sts = StsWorld::start(
+        "mx1.example.net",
+        "v=STSv1; id=20261129;",
+        enforce(&["*.example.net"]),
+    );
+    let output = run(&mut sts.tlsend(), &["--require-tls", "-v"]);
+    assert_exit(
+        &output,
+        0,
+        &[
+            "MTA-STS policy for example.net (id 20261129, fetched",
+            "name listed in MTA-STS policy 20261129 (enforce)",
+        ],
+    );
+    assert_eq!(sts.world.server(MX1).messages().len(), 1);
+    assert_eq!(
+        sts.policy.requests(),
+        vec!["GET /.well-known/mta-sts.txt HTTP/1.1 host=mta-sts.example.net"]
+    );
+}
+
+// covers: MX5, MX2
+#[test]
+fn mx5_mta_sts_enforce_skips_an_mx_it_does_not_list() {
+    // `*.example.net` matches one label only: not a.b.example.net.
+    let sts = StsWorld::start(
+        "a.b.example.net",
+        "v=STSv1; id=1;",
+        enforce(&["*.example.net"]),
+    );
+    let output = run(&mut sts.tlsend(), &["-v"]);
+    assert_exit(&output, 75, &["does not list it"]);
+    assert_eq!(sts.world.server(MX1).connections(), 0);
+}
+
+// covers: MX7
+#[test]
+fn mx7_a_cached_policy_is_reused_until_the_txt_id_changes() {
+    let sts = StsWorld::start(
+        "mx1.example.net",
+        "v=STSv1; id=1;",
+        enforce(&["mx1.example.net"]),
+    );
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let mut first = sts.tlsend_with_cache(cache.path());
+    assert_exit(&run(&mut first, &["--require-tls"]), 0, &[]);
+    assert_eq!(sts.policy.requests().len(), 1);
+
+    // The policy host now fails; the cached policy (same id) still applies.
+    sts.policy
+        .set_response(crate::support::https::HttpResponse::status(404, &[]));
+    let mut second = sts.tlsend_with_cache(cache.path());
+    let output = run(&mut second, &["--require-tls", "-v"]);
+    assert_exit(&output, 0, &["from the cache"]);
+    assert_eq!(
+        sts.policy.requests().len(),
+        1,
+        "no fetch for an unchanged id"
+    );
+
+    // A new id: fetched again, and the new policy no longer lists the host.
+    sts.world.dns.update(|w| {
+        w.remove("_mta-sts.example.net", hickory_proto::rr::RecordType::TXT);
+        w.txt("_mta-sts.example.net", "v=STSv1; id=2;");
+    });
+    sts.policy.set_response(enforce(&["other.example.net"]));
+    let mut third = sts.tlsend_with_cache(cache.path());
+    let output = run(&mut third, &["-v"]);
+    assert_exit(&output, 75, &["does not list it"]);
+    assert_eq!(sts.policy.requests().len(), 2);
+    assert_eq!(sts.world.server(MX1).messages().len(), 2);
+}
+
+// covers: MX7, MX2
+#[test]
+fn mx7_a_policy_that_cannot_be_fetched_safely_counts_for_nothing() {
+    use crate::support::https::HttpResponse;
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, HttpResponse, &str)> = vec![
+        ("wrong certificate name", "www.example.net", enforce(&["mx1.example.net"]), "mta-sts.example.net"),
+        ("404", "mta-sts.example.net", HttpResponse::status(404, &[]), "404"),
+        ("redirect", "mta-sts.example.net", HttpResponse::status(301, &[("Location", "https://mta-sts.example.net/elsewhere")]), "301"),
+        ("over 64 KiB", "mta-sts.example.net", HttpResponse::policy(&format!("version: STSv1\nmode: enforce\nmx: mx1.example.net\nmax_age: 86400\n{}", "x: y\n".repeat(14000))), "65536"),
+        ("not text/plain", "mta-sts.example.net", HttpResponse { headers: vec![("Content-Type".into(), "text/html".into())], ..enforce(&["mx1.example.net"]) }, "text/html"),
+        ("mode none", "mta-sts.example.net", HttpResponse::policy("version: STSv1\nmode: none\nmax_age: 86400\n"), "mode none"),
+    ];
+    for (id, cert_name, response, needle) in cases {
+        let sts =
+            StsWorld::start_with_cert(cert_name, "mx1.example.net", "v=STSv1; id=1;", response);
+        let output = run(&mut sts.tlsend(), &["--require-tls", "-v"]);
+        assert_eq!(output.code, Some(69), "{id}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(needle),
+            "{id}: {needle:?} missing: {}",
+            output.stderr
+        );
+        assert!(output.stderr.contains("5.7.10"), "{id}: {}", output.stderr);
+        assert_eq!(sts.world.server(MX1).connections(), 0, "{id}");
+        assert!(
+            sts.policy.requests().len() <= 1,
+            "{id}: {:?}",
+            sts.policy.requests()
+        );
+    }
+}
+
+// covers: MX7, MX5
+#[test]
+fn mx7_testing_mode_is_reported_and_never_enforced() {
+    use crate::support::https::HttpResponse;
+    let testing = HttpResponse::policy(
+        "version: STSv1\nmode: testing\nmx: other.example.net\nmax_age: 86400\n",
+    );
+    let sts = StsWorld::start("mx1.example.net", "v=STSv1; id=7;", testing);
+    let output = run(&mut sts.tlsend(), &["-v"]);
+    assert_exit(&output, 0, &["mode testing"]);
+    assert_eq!(sts.world.server(MX1).messages().len(), 1);
+}
+
+// covers: MX8, MX9
+#[test]
+fn mx8_local_validation_from_a_configured_trust_anchor() {
+    use crate::support::dns::{SignedZones, ZoneSet};
+    use crate::support::mx::{MxHosts, direct_tlsend};
+    let mut zones = ZoneSet::new();
+    zones
+        .zone("example.net", Security::Secure)
+        .zone("broken.example", Security::Bogus);
+    zones
+        .mx("example.net", 10, "mx1.example.net")
+        .a("mx1.example.net", MX1)
+        .mx("broken.example", 10, "mx.broken.example")
+        .a("mx.broken.example", MX1);
+    let zones = SignedZones::start(zones);
+    let hosts = MxHosts::start(vec![(MX1, valid("mx1.example.net"))]);
+    let run = |recipient: &str| {
+        let extra = format!(
+            "dnssec = \"validate\"\ntrust_anchor = \"{}\"\n",
+            zones.trust_anchor().display()
+        );
+        let mut tlsend = direct_tlsend(zones.addr(), hosts.port, &extra);
+        tlsend
+            .args(["--require-tls", "-v", recipient])
+            .stdin(MESSAGE);
+        tlsend.run()
+    };
+    let secure = run("bob@example.net");
+    assert_exit(
+        &secure,
+        0,
+        &["local DNSSEC validation", "MX answer DNSSEC secure"],
+    );
+    assert_eq!(hosts.server(MX1).messages().len(), 1);
+
+    let bogus = run("bob@broken.example");
+    assert_exit(&bogus, 75, &["bogus"]);
+    assert_eq!(
+        hosts.server(MX1).messages().len(),
+        1,
+        "nothing more arrived"
+    );
+}

@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod cmd;
 pub mod dns;
+pub mod https;
 pub mod mx;
 pub mod postfix;
 pub mod smtp;

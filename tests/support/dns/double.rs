@@ -136,6 +136,14 @@ impl World {
         self
     }
 
+    /// Removes every record of `rtype` at `owner` (to replace them).
+    pub fn remove(&mut self, owner: &str, rtype: RecordType) -> &mut World {
+        if let Some(types) = self.records.get_mut(&name(owner).to_lowercase()) {
+            types.remove(&rtype);
+        }
+        self
+    }
+
     /// `apex` and everything below it fail validation: SERVFAIL.
     pub fn bogus(&mut self, apex: &str) -> &mut World {
         self.zone(apex, Security::Bogus)
