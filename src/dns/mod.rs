@@ -28,7 +28,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::tls::Tlsa;
 
 pub use stub::{AdTrust, ResolvConf, StubResolver, interpret};
-pub use validate::{SetupError, ValidatingResolver};
+pub use validate::{SetupError, ValidatingResolver, check_anchor_text};
 
 /// Whether an answer was authenticated by DNSSEC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

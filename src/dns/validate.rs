@@ -621,6 +621,13 @@ fn entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
     Ok(entries)
 }
 
+/// Checks trust anchor text as [`ValidatingResolver::new`] reads a file:
+/// the number of DNSKEY and DS anchors, or the line and the problem. For
+/// the fuzz target; the resolver reads files itself.
+pub fn check_anchor_text(text: &str) -> Result<(usize, usize), (usize, String)> {
+    parse_anchor_file(text).map(|file| (file.keys.len(), file.ds.len()))
+}
+
 /// Reads a trust anchor file: DNSKEY and DS records in zone-file form.
 /// Anything else is an error naming its line; usable records that cannot
 /// serve as anchors are listed in `skipped`.
