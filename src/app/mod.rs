@@ -7,19 +7,18 @@
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
 mod direct;
+mod submission;
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::pin::Pin;
 
 use crate::address::{Address, ReversePath};
 use crate::cli::{self, Action, CliError, Invocation};
 use crate::config;
 use crate::deadletter;
-use crate::deliver::{self, Job, Security};
+use crate::deliver::Job;
 use crate::exit::{Classified, Line, Sysexit};
 use crate::fault;
 use crate::interrupt::Interrupts;
@@ -27,9 +26,8 @@ use crate::message::{self, Header, Input, InputOptions, compose};
 use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::{self, Decision, HeaderEdit, Mode};
 use crate::request::{self, Delivery, Request, RequestError};
-use crate::smtp::{Content, Credentials, Envelope, Ret, Transcript};
+use crate::smtp::{Content, Envelope, Ret, Transcript};
 use crate::status::{EnhancedCode, codes};
-use crate::tls::TlsClient;
 
 /// Runs tlsend with these arguments (argv[0] included) and returns the exit status.
 pub fn run(argv: Vec<OsString>) -> Sysexit {
@@ -298,41 +296,15 @@ fn handle_in(
         open_message: &open,
         progress: &keep.progress,
     };
-    let mut delivery: Pin<Box<dyn Future<Output = Outcome> + '_>> = match &prepared.request.delivery
-    {
+    let ready = match &prepared.request.delivery {
         Delivery::Submission {
             submission,
             trust,
             login,
         } => {
             transcript.note(&format!("submitting to {}", submission.server()));
-            let tls = match (trust, submission.security) {
-                (Some(trust), Security::StartTls | Security::Implicit) => {
-                    match TlsClient::new(trust.clone()) {
-                        Ok(tls) => Some(tls),
-                        Err(e) => return stopped(keep, Stop::new(Sysexit::Config, e.to_string())),
-                    }
-                }
-                _ => None,
-            };
-            let mut submission = submission.clone();
-            if let Some(login) = login {
-                let secret = match fetch_secret(runtime, &mut interrupts, &login.secret) {
-                    Ok(secret) => secret,
-                    Err(Halt::Signal(name)) => {
-                        return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
-                    }
-                    Err(Halt::Stop(stop)) => return stopped(keep, stop),
-                };
-                submission.credentials = Some((
-                    Credentials::new(login.user.clone(), secret.expose()),
-                    login.choice,
-                ));
-            }
-            let transcript = transcript.clone();
-            Box::pin(
-                async move { deliver::submit(&submission, tls.as_ref(), job, &transcript).await },
-            )
+            submission::Ready::new(runtime, &mut interrupts, submission, trust, login)
+                .map(Route::Submission)
         }
         Delivery::Direct(direct) => {
             transcript.note(&format!(
@@ -340,21 +312,27 @@ fn handle_in(
                 direct.reason
             ));
             let wiring = direct::Wiring::new(direct);
-            let wiring = match runtime.block_on(interrupts.unless_interrupted(wiring)) {
-                Ok(Ok(wiring)) => wiring,
-                Ok(Err(stop)) => return stopped(keep, stop),
-                Err(name) => {
-                    return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+            match runtime.block_on(interrupts.unless_interrupted(wiring)) {
+                Ok(Ok(wiring)) => {
+                    transcript.note(&format!(
+                        "DNSSEC status from {}",
+                        wiring.resolver.describe()
+                    ));
+                    Ok(Route::Direct(wiring))
                 }
-            };
-            transcript.note(&format!(
-                "DNSSEC status from {}",
-                wiring.resolver.describe()
-            ));
-            let transcript = transcript.clone();
-            Box::pin(async move { wiring.deliver(job, &transcript).await })
+                Ok(Err(stop)) => Err(Halt::Stop(stop)),
+                Err(name) => Err(Halt::Signal(name)),
+            }
         }
     };
+    let route = match ready {
+        Ok(route) => route,
+        Err(Halt::Signal(name)) => {
+            return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
+        }
+        Err(Halt::Stop(stop)) => return stopped(keep, stop),
+    };
+    let mut delivery = Box::pin(route.deliver(job, &transcript));
     let mut delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
     if let Err(name) = delivered
         && keep.progress.verdict().is_pending()
@@ -391,47 +369,18 @@ enum Halt {
     Stop(Stop),
 }
 
-/// The secret. A password command may take its time (or hang on a
-/// prompt): it runs on a thread of its own so that a signal still stops
-/// the run, and it is ended with its process group when one does.
-fn fetch_secret(
-    runtime: &tokio::runtime::Runtime,
-    interrupts: &mut Interrupts,
-    source: &config::SecretSource,
-) -> Result<config::Secret, Halt> {
-    let running = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let fetch = runtime.spawn_blocking({
-        let (source, running) = (source.clone(), running.clone());
-        move || source.fetch_watched(&running)
-    });
-    match runtime.block_on(interrupts.unless_interrupted(fetch)) {
-        Err(name) => {
-            let pid = running.load(std::sync::atomic::Ordering::SeqCst);
-            if let Some(group) = i32::try_from(pid)
-                .ok()
-                .and_then(rustix::process::Pid::from_raw)
-            {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-            }
-            Err(Halt::Signal(name))
+/// Where the message goes, ready to deliver.
+enum Route<'a> {
+    Submission(submission::Ready),
+    Direct(direct::Wiring<'a>),
+}
+
+impl Route<'_> {
+    async fn deliver(&self, job: Job<'_>, transcript: &Transcript) -> Outcome {
+        match self {
+            Route::Submission(ready) => ready.deliver(job, transcript).await,
+            Route::Direct(wiring) => wiring.deliver(job, transcript).await,
         }
-        Ok(Ok(Ok(secret))) => Ok(secret),
-        Ok(Ok(Err(e))) => {
-            // The Ctrl-C that reached tlsend reached the command too: then
-            // the signal is the news, not the command's failure.
-            let late = runtime.block_on(tokio::time::timeout(
-                std::time::Duration::from_millis(200),
-                interrupts.received(),
-            ));
-            match late {
-                Ok(name) => Err(Halt::Signal(name)),
-                Err(_) => Err(Halt::Stop(Stop::new(Sysexit::Config, e.to_string()))),
-            }
-        }
-        Ok(Err(e)) => Err(Halt::Stop(Stop::new(
-            Sysexit::Software,
-            format!("fetching the password failed: {e}"),
-        ))),
     }
 }
 
