@@ -103,6 +103,9 @@ impl Outcome {
 pub struct Progress {
     recorded: RefCell<HashMap<Address, Result<Accepted, Failure>>>,
     verdict: VerdictPending,
+    /// Set when the run is to stop (a signal) but waits for a pending
+    /// verdict: no new connection is started meanwhile.
+    stop: std::cell::Cell<bool>,
 }
 
 impl Progress {
@@ -110,6 +113,15 @@ impl Progress {
     /// verdict on the whole message is pending.
     pub fn verdict(&self) -> &VerdictPending {
         &self.verdict
+    }
+
+    /// Asks the delivery to start nothing new (the run is stopping).
+    pub fn request_stop(&self) {
+        self.stop.set(true);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.get()
     }
 
     /// Records results, replacing earlier ones for the same recipients.

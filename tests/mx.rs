@@ -704,3 +704,70 @@ fn mx8_local_validation_from_a_configured_trust_anchor() {
         "nothing more arrived"
     );
 }
+
+// covers: FAIL7, MX1
+#[test]
+fn fail7_a_signal_waits_for_pending_verdicts_and_starts_nothing_new() {
+    use std::time::{Duration, Instant};
+    // example.net's host answers the message 3 s late; other.example's
+    // first host never greets (1 s limit), its second would deliver.
+    let slow = Behaviour {
+        end_of_data_delay: Some(Duration::from_secs(3)),
+        ..valid("mx1.example.net")
+    };
+    let silent = Behaviour {
+        silent_at: Some(Step::Greeting),
+        ..valid("a.other.example")
+    };
+    let mut zone = example_net(Security::Secure, false);
+    zone.zone("other.example", Security::Secure);
+    zone.mx("other.example", 10, "a.other.example");
+    zone.a("a.other.example", MX2);
+    zone.mx("other.example", 20, "b.other.example");
+    zone.a("b.other.example", "127.0.0.4");
+    let world = MxWorld::start(
+        zone,
+        vec![
+            (MX1, slow),
+            (MX2, silent),
+            ("127.0.0.4", valid("b.other.example")),
+        ],
+    );
+    let mut tlsend =
+        crate::support::mx::direct_tlsend(world.dns.addr(), world.port, "timeout = 1\n");
+    tlsend
+        .args(["-v", "bob@example.net", "carol@other.example"])
+        .stdin(MESSAGE);
+    let running = tlsend.start();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while world.server(MX1).messages_so_far().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal(rustix::process::Signal::TERM);
+    let output = running.finish();
+    assert!(
+        !world.server(MX1).messages_so_far().is_empty(),
+        "the message never arrived: {}",
+        output.stderr
+    );
+    assert_exit(
+        &output,
+        75,
+        &[
+            "waiting for its verdict",
+            "bob@example.net: delivered via mx1.example.net",
+            "carol@other.example: not delivered: 4.3.0",
+        ],
+    );
+    assert_eq!(
+        world.server("127.0.0.4").connections(),
+        0,
+        "no new host is tried once the run is stopping"
+    );
+    let saved = tlsend.dead_letter().expect("the message is saved");
+    assert!(
+        saved.contains("X-Tlsend-Undelivered: carol@other.example"),
+        "{saved}"
+    );
+    assert!(!saved.contains("X-Tlsend-Undelivered: bob@"), "{saved}");
+}

@@ -333,33 +333,56 @@ fn handle_in(
         Err(Halt::Stop(stop)) => return stopped(keep, stop),
     };
     let mut delivery = Box::pin(route.deliver(job, &transcript));
-    let mut delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
-    if let Err(name) = delivered
-        && keep.progress.verdict().is_pending()
-    {
-        // The server may already hold the whole message: dropping the
-        // connection now would leave unknown whether it took it, and a
-        // resend could deliver it twice. Wait for the verdict (at most the
-        // end-of-data timeout); a second signal stops even that.
-        say(&format!(
-            "{name} received while the server was taking the message: waiting for its verdict; \
-             a second signal stops at once"
-        ));
-        delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
-        if let Err(name) = delivered {
-            drop(delivery);
-            return interrupted(keep, name, Interrupted::AwaitingVerdict, verbose);
-        }
-    }
-    match delivered {
+    let delivered = runtime.block_on(interrupts.unless_interrupted(&mut delivery));
+    let name = match delivered {
         Ok(outcome) => {
+            report(&outcome, verbose);
+            return (outcome.exit_status(), undelivered(&outcome));
+        }
+        Err(name) => name,
+    };
+    if !keep.progress.verdict().is_pending() {
+        drop(delivery);
+        return interrupted(keep, name, Interrupted::DuringDelivery, verbose);
+    }
+    // A server may already hold the whole message: dropping the connection
+    // now would leave unknown whether it took it, and a resend could
+    // deliver it twice. Wait for the pending verdicts (at most the
+    // end-of-data timeout) and start nothing new; a second signal stops
+    // even that.
+    say(&format!(
+        "{name} received while the server was taking the message: waiting for its verdict; \
+         a second signal stops at once"
+    ));
+    keep.progress.request_stop();
+    let verdicts = async {
+        tokio::select! {
+            outcome = &mut delivery => Some(outcome),
+            () = settled(keep.progress.verdict()) => None,
+        }
+    };
+    match runtime.block_on(interrupts.unless_interrupted(verdicts)) {
+        Err(second) => {
+            drop(delivery);
+            interrupted(keep, second, Interrupted::AwaitingVerdict, verbose)
+        }
+        Ok(Some(outcome)) => {
             report(&outcome, verbose);
             (outcome.exit_status(), undelivered(&outcome))
         }
-        Err(name) => {
+        Ok(None) => {
+            // Every verdict is in and recorded; whatever else was under way
+            // (another domain's hosts) is abandoned.
             drop(delivery);
-            interrupted(keep, name, Interrupted::DuringDelivery, verbose)
+            interrupted(keep, name, Interrupted::AfterVerdicts, verbose)
         }
+    }
+}
+
+/// Resolves once no session of the delivery awaits a verdict.
+async fn settled(verdict: &crate::smtp::VerdictPending) {
+    while verdict.is_pending() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -390,6 +413,8 @@ enum Interrupted {
     DuringDelivery,
     /// After the whole message was sent, before the server's verdict.
     AwaitingVerdict,
+    /// After the pending verdicts came in.
+    AfterVerdicts,
 }
 
 /// FAIL7: the run was stopped by `name`; what servers had answered for
@@ -417,10 +442,19 @@ fn interrupted(
                  server's verdict: the server may have taken it"
             ),
         ),
+        Interrupted::AfterVerdicts => (
+            "the pending verdicts came in; the rest of the delivery was abandoned",
+            format!("tlsend was stopped by {name} before a server took the message"),
+        ),
     };
-    say(&format!("{name} received: {said}"));
     let why = local_failure(codes::STOPPED, Sysexit::TempFail, detail);
     let outcome = keep.progress.stopped(&keep.recipients, &why);
+    if outcome.all_accepted() {
+        // The signal came too late to stop anything: every server answered.
+        report(&outcome, verbose);
+        return (Sysexit::Ok, Vec::new());
+    }
+    say(&format!("{name} received: {said}"));
     report(&outcome, verbose);
     (Sysexit::TempFail, undelivered(&outcome))
 }

@@ -138,6 +138,23 @@ async fn deliver_domain(
             }
         };
         for address in &host.addresses {
+            if job.progress.stop_requested() {
+                // The run is stopping and only waits for verdicts already
+                // pending elsewhere: start nothing new.
+                return recorded(
+                    job,
+                    Failure {
+                        server: None,
+                        classified: Classified {
+                            status: codes::STOPPED,
+                            exit: Sysexit::TempFail,
+                        },
+                        detail: "tlsend was stopped before it reached this domain's MX hosts"
+                            .into(),
+                        hint: None,
+                    },
+                );
+            }
             let hop = Hop {
                 name: &host.name,
                 address: Some(*address),

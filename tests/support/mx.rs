@@ -78,17 +78,24 @@ impl MxWorld {
 /// on `port`, the test CA as the system's roots, short timeouts, from
 /// alice@example.org; `extra` is added to the `[direct]` table.
 pub fn direct_tlsend(resolver: SocketAddr, port: u16, extra: &str) -> Tlsend {
+    let base = format!(
+        "resolver = \"{resolver}\"\nport = {port}\nlookup_timeout = 5\nconnect_timeout = 5\n\
+         timeout = 5\ndata_timeout = 10\nehlo_name = \"client.example.org\"\n"
+    );
+    // A key in `extra` replaces the default one.
+    let key = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+    let overridden: Vec<String> = extra.lines().map(key).collect();
+    let kept: String = base
+        .lines()
+        .filter(|line| !overridden.contains(&key(line)))
+        .map(|line| format!("{line}\n"))
+        .collect();
     let mut t = Tlsend::new();
-    t.config(&format!(
-        "[direct]\nresolver = \"{resolver}\"\nport = {port}\nlookup_timeout = 5\n\
-         connect_timeout = 5\ntimeout = 5\ndata_timeout = 10\n\
-         ehlo_name = \"client.example.org\"\n{extra}"
-    ));
+    t.config(&format!("[direct]\n{kept}{extra}"));
     t.env("SSL_CERT_FILE", pki().ca_file());
     t.args(["-f", "alice@example.org"]);
     t
 }
-
 fn try_start_all(hosts: &[(&str, Behaviour)]) -> Option<BTreeMap<IpAddr, TestServer>> {
     let mut servers = BTreeMap::new();
     let mut port = 0;
