@@ -294,6 +294,10 @@ fn direct(
         (flags.port.is_some(), "--port"),
         (flags.tls.is_some(), "--tls"),
         (flags.user.is_some(), "--user"),
+        (flags.auth.is_some(), "--auth"),
+        (flags.password_command.is_some(), "--password-command"),
+        (flags.password_file.is_some(), "--password-file"),
+        (flags.password_env.is_some(), "--password-env"),
         (flags.ca_file.is_some(), "--ca-file"),
         (flags.fingerprint.is_some(), "--fingerprint"),
     ] {

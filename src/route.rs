@@ -63,8 +63,12 @@ impl StsPolicy {
 /// What MTA-STS says about a domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StsFinding {
-    /// No policy in force (or `none` mode), and why, for `-v`.
+    /// No policy in force (none published, or mode `none`), and why.
     NoPolicy(String),
+    /// Whether a policy is in force could not be learned now (the TXT
+    /// lookup or the fetch failed, nothing is cached): a host that only a
+    /// policy could vouch for fails temporarily, not for good.
+    Unavailable(String),
     Policy(StsPolicy),
 }
 
@@ -110,6 +114,9 @@ pub struct DomainPlan {
 #[derive(Clone, Debug)]
 pub struct HostPlan {
     pub name: String,
+    /// Where the TLSA records were found when not at `name`: the end of
+    /// its secure CNAME chain (RFC 7672 2.2.2), also a DANE reference name.
+    pub tlsa_base: Option<String>,
     /// `None` for an implicit MX (RFC 5321 5.1: no MX, the domain's address).
     pub preference: Option<u16>,
     pub addresses: Vec<IpAddr>,
@@ -232,7 +239,7 @@ async fn plan_domain(
         domain: domain.clone(),
         recipients,
         mx_security: None,
-        sts: StsFinding::NoPolicy("MTA-STS not consulted in optional mode".into()),
+        sts: StsFinding::NoPolicy("MTA-STS not consulted".into()),
         hosts: Err(domain_failure(
             EnhancedCode::new(4, 4, 3),
             Sysexit::TempFail,
@@ -257,20 +264,24 @@ async fn plan_domain(
     // The MX and MTA-STS lookups run together (RFC 8461 5: the policy is
     // needed before the MX hosts are judged).
     let consult_sts = mode != Mode::Optional;
+    // MTA-STS names (`_mta-sts.`, `mta-sts.`) are built from the A-labels.
+    let ascii_domain = dns::display_name(&name);
     let (mx, sts_finding) = tokio::join!(dns::mx(resolver, &name), async {
         if consult_sts {
-            Some(sts.policy(&domain).await)
+            Some(sts.policy(&ascii_domain).await)
         } else {
             None
         }
     });
-    if let Some(finding) = sts_finding {
-        plan.sts = finding;
+    match sts_finding {
+        Some(finding) => plan.sts = finding,
+        None => plan.sts = StsFinding::NoPolicy("MTA-STS not consulted in optional mode".into()),
     }
     let policy = match &plan.sts {
         StsFinding::Policy(policy) => Some(policy),
-        StsFinding::NoPolicy(_) => None,
+        StsFinding::NoPolicy(_) | StsFinding::Unavailable(_) => None,
     };
+    let sts_unavailable = matches!(plan.sts, StsFinding::Unavailable(_));
     let candidates: Vec<(String, Option<u16>, Security)> = match mx {
         Err(error) => {
             plan.hosts = Err(lookup_failure(&domain, "MX", &error));
@@ -280,8 +291,8 @@ async fn plan_domain(
             plan.mx_security = Some(answer.security);
             if answer.records.is_empty() {
                 // RFC 5321 5.1: no MX, the domain itself is the host; its
-                // name needs no validation beyond the address answer's.
-                vec![(domain.clone(), None, Security::Insecure)]
+                // name is validated by the MX denial and its own addresses.
+                vec![(domain.clone(), None, answer.security)]
             } else if answer.records.iter().all(|mx| mx.exchange == ".") {
                 // RFC 7505 3: a null MX says the domain takes no mail.
                 plan.hosts = Err(domain_failure(
@@ -306,7 +317,7 @@ async fn plan_domain(
                 preference,
                 mx_security,
                 implicit,
-                policy,
+                (policy, sts_unavailable),
                 mode,
                 resolver,
             )
@@ -327,7 +338,10 @@ async fn plan_domain(
         return plan;
     }
     if implicit && let Some(host) = hosts.first() {
-        plan.mx_security = host.address_security;
+        plan.mx_security = plan
+            .mx_security
+            .zip(host.address_security)
+            .map(|(mx, addresses)| mx.and(addresses));
     }
     plan.hosts = Ok(hosts);
     plan
@@ -362,6 +376,7 @@ fn literal_host(literal: &str, mode: Mode) -> Result<Vec<HostPlan>, Failure> {
     };
     Ok(vec![HostPlan {
         name: address.to_string(),
+        tlsa_base: None,
         preference: None,
         addresses: vec![address],
         address_security: None,
@@ -418,13 +433,14 @@ async fn plan_host(
     preference: Option<u16>,
     mx_security: Security,
     implicit: bool,
-    policy: Option<&StsPolicy>,
+    (policy, sts_unavailable): (Option<&StsPolicy>, bool),
     mode: Mode,
     resolver: &dyn Resolve,
 ) -> HostPlan {
     let mut host = HostPlan {
         name: name.clone(),
         preference,
+        tlsa_base: None,
         addresses: Vec::new(),
         address_security: None,
         validated: NameValidation::None,
@@ -460,8 +476,10 @@ async fn plan_host(
     };
     host.addresses = addresses.records;
     host.address_security = Some(addresses.security);
+    // An implicit MX rests on the MX answer (its denial) and the
+    // domain's own address answer alike.
     let name_secure = if implicit {
-        addresses.security
+        mx_security.and(addresses.security)
     } else {
         mx_security
     };
@@ -489,32 +507,71 @@ async fn plan_host(
     } else if host.validated == NameValidation::None {
         host.tlsa = TlsaState::NotLooked("the MX answer is not DNSSEC secure");
     } else if addresses.security == Security::Secure {
-        // RFC 7672 2.2: the TLSA name is that of the SMTP service, port 25,
-        // also when tests or an unusual setup connect to another port.
-        host.tlsa = match dns::tlsa(resolver, &parsed, SMTP_PORT).await {
-            Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
-            Ok(answer) if answer.records.is_empty() => TlsaState::None,
-            Ok(answer) if answer.records.iter().any(Tlsa::is_usable) => {
-                TlsaState::Usable(answer.records.into_iter().filter(Tlsa::is_usable).collect())
-            }
-            Ok(answer) => TlsaState::Unusable(answer.records),
-            // NXDOMAIN at the TLSA name is an authenticated denial only if
-            // secure; either way there are no records to use.
-            Err(LookupError::NxDomain {
-                security: Security::Secure,
-                ..
-            }) => TlsaState::None,
-            Err(LookupError::NxDomain { .. }) => TlsaState::Insecure,
-            Err(error) => TlsaState::Failed(error.to_string()),
-        };
+        let canonical = dns::parse_name(&addresses.canonical)
+            .ok()
+            .filter(|c| !c.eq_ignore_root_case(&parsed));
+        host.tlsa = lookup_tlsa(resolver, &parsed, canonical.as_ref(), &mut host.tlsa_base).await;
     }
-    host.tls = decide_tls(&host, policy, mode);
+    host.tls = decide_tls(&host, policy, mode, sts_unavailable);
     host
+}
+
+/// The TLSA records of a host whose address answer is secure (RFC 7672
+/// 2.2.2): at the end of a CNAME chain first, then at the MX name itself;
+/// `base` is set to the name they were found at when it is the former.
+/// The TLSA name is that of the SMTP service, port 25, also when tests or
+/// an unusual setup connect to another port.
+async fn lookup_tlsa(
+    resolver: &dyn Resolve,
+    name: &hickory_proto::rr::Name,
+    canonical: Option<&hickory_proto::rr::Name>,
+    base: &mut Option<String>,
+) -> TlsaState {
+    if let Some(canonical) = canonical {
+        match tlsa_state(resolver, canonical).await {
+            TlsaState::None => {}
+            state => {
+                *base = Some(dns::display_name(canonical));
+                return state;
+            }
+        }
+    }
+    tlsa_state(resolver, name).await
+}
+
+async fn tlsa_state(resolver: &dyn Resolve, name: &hickory_proto::rr::Name) -> TlsaState {
+    match dns::tlsa(resolver, name, SMTP_PORT).await {
+        // The host's own addresses are signed, so its zone is: a denial
+        // below it that is not signed too was forged (or an unsigned
+        // delegation of _tcp, which nobody makes). Never a downgrade (MX3).
+        Ok(answer) if answer.records.is_empty() && answer.security != Security::Secure => {
+            TlsaState::Failed("an unsigned denial of TLSA records in a signed zone".into())
+        }
+        Err(LookupError::NxDomain {
+            security: Security::Insecure,
+            ..
+        }) => TlsaState::Failed("an unsigned NXDOMAIN for the TLSA name in a signed zone".into()),
+        // Records through an alias into an unsigned zone: RFC 7672 2.2,
+        // not usable for DANE.
+        Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
+        Ok(answer) if answer.records.is_empty() => TlsaState::None,
+        Ok(answer) if answer.records.iter().any(Tlsa::is_usable) => {
+            TlsaState::Usable(answer.records.into_iter().filter(Tlsa::is_usable).collect())
+        }
+        Ok(answer) => TlsaState::Unusable(answer.records),
+        Err(LookupError::NxDomain { .. }) => TlsaState::None,
+        Err(error) => TlsaState::Failed(error.to_string()),
+    }
 }
 
 /// The TLS a host gets in `mode`, from its name validation, its TLSA
 /// state and the domain's MTA-STS policy.
-fn decide_tls(host: &HostPlan, policy: Option<&StsPolicy>, mode: Mode) -> Result<HostTls, Skip> {
+fn decide_tls(
+    host: &HostPlan,
+    policy: Option<&StsPolicy>,
+    mode: Mode,
+    sts_unavailable: bool,
+) -> Result<HostTls, Skip> {
     let policy_skip = |reason: String| Skip {
         reason,
         temporary: false,
@@ -531,14 +588,28 @@ fn decide_tls(host: &HostPlan, policy: Option<&StsPolicy>, mode: Mode) -> Result
     match mode {
         Mode::Require => {
             if host.validated == NameValidation::None {
-                return Err(policy_skip(
-                    "its name is neither DNSSEC secure nor listed in an MTA-STS policy (MX2)"
-                        .into(),
-                ));
+                let reason =
+                    "its name is neither DNSSEC secure nor listed in an MTA-STS policy (MX2)";
+                return Err(if sts_unavailable {
+                    // The policy that could vouch for it may be back later.
+                    Skip {
+                        reason: format!("{reason}, and the policy could not be looked up now"),
+                        temporary: true,
+                        unverifiable: true,
+                    }
+                } else {
+                    policy_skip(reason.into())
+                });
             }
-            match &host.tlsa {
-                TlsaState::Usable(records) => Ok(HostTls::Dane(records.clone())),
-                TlsaState::Unusable(_) => Err(policy_skip(
+            match (&host.tlsa, policy) {
+                (TlsaState::Usable(records), _) => Ok(HostTls::Dane(records.clone())),
+                // RFC 8461 4.2: an enforce policy that does not list a host
+                // rules it out, DNSSEC or not (DANE takes precedence).
+                (_, Some(p)) if p.enforce() && !p.matches(&host.name) => Err(policy_skip(format!(
+                    "the MTA-STS policy (id {}, enforce) does not list it",
+                    p.id
+                ))),
+                (TlsaState::Unusable(_), _) => Err(policy_skip(
                     "its TLSA records are all unusable, so TLS with it would be unauthenticated"
                         .into(),
                 )),
@@ -585,7 +656,7 @@ impl fmt::Display for DomainPlan {
         }
         match &self.sts {
             StsFinding::Policy(p) => write!(f, "; {}", p.origin)?,
-            StsFinding::NoPolicy(why) => write!(f, "; {why}")?,
+            StsFinding::NoPolicy(why) | StsFinding::Unavailable(why) => write!(f, "; {why}")?,
         }
         match &self.hosts {
             Err(failure) => write!(f, "\n  fails: {failure}"),
@@ -629,6 +700,9 @@ impl fmt::Display for HostPlan {
             TlsaState::Usable(records) | TlsaState::Unusable(records) => {
                 let shown: Vec<String> = records.iter().map(Tlsa::short).collect();
                 write!(f, "; TLSA {}", shown.join(", "))?;
+                if let Some(base) = &self.tlsa_base {
+                    write!(f, " (at {base}, the end of its CNAME chain)")?;
+                }
             }
             TlsaState::Failed(reason) => write!(f, "; TLSA lookup failed: {reason}")?,
         }

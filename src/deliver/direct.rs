@@ -52,8 +52,11 @@ impl TlsClients {
             HostTls::Encrypted | HostTls::Opportunistic { .. } => Ok(self.opportunistic.clone()),
             HostTls::Dane(records) => TlsClient::new(Trust::Dane {
                 records: records.clone(),
-                // RFC 7672 3.2.2: the MX host name is the reference identifier.
-                names: vec![host.name.clone()],
+                // RFC 7672 3.2.2: the MX host name and, when the records
+                // were found at the end of its CNAME chain, that name.
+                names: std::iter::once(host.name.clone())
+                    .chain(host.tlsa_base.clone())
+                    .collect(),
             }),
         }
     }
@@ -180,6 +183,7 @@ async fn deliver_domain(
             ) = (&result, host_tls)
                 && job.mode != Mode::Require
                 && tls_failed(error)
+                && !job.progress.stop_requested()
             {
                 // MX6, RFC 8689 4.2.2: a message that may travel without TLS
                 // is sent again in plain text when TLS fails.
@@ -234,6 +238,11 @@ fn tls_failed(error: &Error) -> bool {
         )
 }
 
+/// A failure of TLS or of a TLS policy (DANE, MTA-STS, REQUIRETLS).
+fn is_tls_policy(status: EnhancedCode) -> bool {
+    status.subject == 7 && matches!(status.detail, 10 | 30)
+}
+
 /// What every host of a domain did.
 #[derive(Default)]
 struct Tried {
@@ -257,7 +266,14 @@ impl Tried {
     }
 
     fn skipped(&mut self, host: &HostPlan, skip: &Skip) {
-        let classified = if skip.temporary {
+        let classified = if skip.temporary && skip.unverifiable {
+            // TLS could not be verified now (a TLSA or MTA-STS lookup
+            // failed): 4.7.10, encryption needed, temporarily.
+            Classified {
+                status: codes::ENCRYPTION_NEEDED.with_class(4),
+                exit: Sysexit::TempFail,
+            }
+        } else if skip.temporary {
             // RFC 3463: 4.4.3 directory server failure.
             Classified {
                 status: EnhancedCode::new(4, 4, 3),
@@ -281,9 +297,10 @@ impl Tried {
     /// One failure for the domain's recipients. In require mode: 5.7.30
     /// when a host gave verified TLS without REQUIRETLS, else 5.7.10 when a
     /// host could not give verified TLS (FAIL1); temporary (4.7.x) when
-    /// another host could not be reached, since it may do better later.
-    /// In the other modes every such failure is temporary, as Postfix
-    /// defers a domain whose DANE or MTA-STS checks fail.
+    /// another host could not be reached, since it may do better later. In
+    /// the other modes a temporary failure of any host makes the whole
+    /// temporary, TLS-policy failures alone are deferred (4.7.10), and any
+    /// other permanent failure is reported as it is.
     fn into_failure(self, domain: &str, mode: Mode) -> Failure {
         let temporary = self.entries.iter().any(|e| e.classified.is_temporary());
         let first = self
@@ -294,17 +311,14 @@ impl Tried {
                 status: EnhancedCode::new(4, 4, 4),
                 exit: Sysexit::TempFail,
             });
-        let tls_status = if self
-            .entries
-            .iter()
-            .any(|e| e.classified.status == codes::REQUIRETLS_NEEDED)
-        {
+        let has = |code: EnhancedCode| {
+            self.entries
+                .iter()
+                .any(|e| e.classified.status.with_class(5) == code)
+        };
+        let tls_status = if has(codes::REQUIRETLS_NEEDED) {
             Some(codes::REQUIRETLS_NEEDED)
-        } else if self
-            .entries
-            .iter()
-            .any(|e| e.classified.status == codes::ENCRYPTION_NEEDED)
-        {
+        } else if has(codes::ENCRYPTION_NEEDED) {
             Some(codes::ENCRYPTION_NEEDED)
         } else {
             None
@@ -318,16 +332,27 @@ impl Tried {
                 status,
                 exit: Sysexit::Unavailable,
             },
-            (Mode::Require, None) if temporary => self
+            _ if temporary => self
                 .entries
                 .iter()
                 .map(|e| e.classified)
                 .find(Classified::is_temporary)
                 .unwrap_or(first),
-            (Mode::Require, None) => first,
-            _ => Classified {
-                status: first.status.with_class(4),
-                exit: Sysexit::TempFail,
+            // Outside require mode a host that failed DANE or MTA-STS is
+            // deferred, as Postfix does: the policy may be fixed, or the
+            // attack be over. Any other permanent failure stands.
+            (_, None) => first,
+            (_, Some(status)) => match self
+                .entries
+                .iter()
+                .map(|e| e.classified)
+                .find(|c| !is_tls_policy(c.status))
+            {
+                Some(other) => other,
+                None => Classified {
+                    status: status.with_class(4),
+                    exit: Sysexit::TempFail,
+                },
             },
         };
         let tried: Vec<String> = self
@@ -353,6 +378,53 @@ impl Tried {
                 tried.join("; ")
             ),
             hint,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: EnhancedCode, exit: Sysexit) -> Entry {
+        Entry {
+            host: "mx.example".into(),
+            classified: Classified { status, exit },
+            detail: String::new(),
+        }
+    }
+
+    // covers: FAIL1, FAIL2, MX4
+    #[test]
+    fn fail1_a_domain_fails_with_what_its_hosts_say_together() {
+        use Sysexit::*;
+        let bad_tls = || entry(codes::ENCRYPTION_NEEDED, Unavailable);
+        let no_requiretls = || entry(codes::REQUIRETLS_NEEDED, Unavailable);
+        let timeout = || entry(codes::NO_ANSWER, TempFail);
+        let no_utf8 = || entry(codes::SMTPUTF8_NEEDED, DataErr);
+        let later = || entry(codes::ENCRYPTION_NEEDED.with_class(4), TempFail);
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Mode, Vec<Entry>, &str, Sysexit)> = vec![
+            ("verified TLS somewhere, no REQUIRETLS", Mode::Require, vec![bad_tls(), no_requiretls()], "5.7.30", Unavailable),
+            ("no verified TLS anywhere", Mode::Require, vec![bad_tls(), bad_tls()], "5.7.10", Unavailable),
+            ("no verified TLS, a host unreachable", Mode::Require, vec![bad_tls(), timeout()], "4.7.10", TempFail),
+            ("a policy lookup failed", Mode::Require, vec![later()], "4.7.10", TempFail),
+            ("only unreachable hosts", Mode::Require, vec![timeout()], "4.4.1", TempFail),
+            ("DANE mismatch, default: deferred", Mode::Default, vec![bad_tls()], "4.7.10", TempFail),
+            ("no SMTPUTF8, default: permanent", Mode::Default, vec![no_utf8()], "5.6.7", DataErr),
+            ("no SMTPUTF8 and a DANE mismatch", Mode::Default, vec![bad_tls(), no_utf8()], "5.6.7", DataErr),
+            ("unreachable and no SMTPUTF8", Mode::Optional, vec![no_utf8(), timeout()], "4.4.1", TempFail),
+        ];
+        for (id, mode, entries, status, exit) in cases {
+            let failure = Tried { entries }.into_failure("example.net", mode);
+            assert_eq!(
+                (
+                    failure.classified.status.to_string().as_str(),
+                    failure.classified.exit
+                ),
+                (status, exit),
+                "{id}: {failure}"
+            );
         }
     }
 }

@@ -13,6 +13,8 @@ use super::{Lookup, LookupError, Resolve, Response, Security, display_name};
 pub struct FakeResolver {
     records: HashMap<String, Vec<Record>>,
     secure: HashSet<String>,
+    /// Answers of one type that are insecure although the name is secure.
+    insecure_types: HashSet<(String, RecordType)>,
     failures: HashMap<(String, RecordType), LookupError>,
 }
 
@@ -82,6 +84,12 @@ impl FakeResolver {
         self
     }
 
+    /// Answers for `owner` and `rtype` are not secure, whatever the name's.
+    pub fn insecure_type(mut self, owner: &str, rtype: RecordType) -> FakeResolver {
+        self.insecure_types.insert((key(owner), rtype));
+        self
+    }
+
     /// Queries for `owner` and `rtype` fail with `error`.
     pub fn fail(mut self, owner: &str, rtype: RecordType, error: LookupError) -> FakeResolver {
         self.failures.insert((key(owner), rtype), error);
@@ -108,7 +116,9 @@ impl FakeResolver {
         if let Some(error) = self.failures.get(&(owner.clone(), rtype)) {
             return Err(error.clone());
         }
-        let security = if self.secure.contains(&owner) {
+        let security = if self.secure.contains(&owner)
+            && !self.insecure_types.contains(&(owner.clone(), rtype))
+        {
             Security::Secure
         } else {
             Security::Insecure

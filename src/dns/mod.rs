@@ -158,7 +158,14 @@ pub fn display_name(name: &Name) -> String {
 
 /// Parses a domain name given as text (a recipient domain, an MX target).
 pub fn parse_name(text: &str) -> Result<Name, LookupError> {
-    let mut name = Name::from_ascii(text).map_err(|e| LookupError::Failed {
+    // A Unicode domain (RFC 6531 addresses) is looked up by its A-labels
+    // (IDNA, RFC 5891): `bücher.example` is `xn--bcher-kva.example`.
+    let parsed = if text.is_ascii() {
+        Name::from_ascii(text)
+    } else {
+        Name::from_utf8(text)
+    };
+    let mut name = parsed.map_err(|e| LookupError::Failed {
         name: text.to_string(),
         reason: format!("not a domain name: {e}"),
     })?;
@@ -248,8 +255,12 @@ pub async fn mx(resolver: &dyn Resolve, domain: &Name) -> Result<Answer<Mx>, Loo
 }
 
 /// The IPv6 and IPv4 addresses of `host`, looked up together; IPv6 first.
-/// Secure only when both answers are. One family failing while the other
-/// answers still fails: a host whose addresses cannot all be known is not
+/// The security is that of the records returned: an empty family does not
+/// lower it (in a signed zone a genuine denial is signed too, so an
+/// unsigned empty AAAA next to a secure A is a forgery or a resolver quirk,
+/// and must not be able to switch DANE off for the host). With no records
+/// at all, both answers count. One family failing while the other answers
+/// still fails: a host whose addresses cannot all be known is not
 /// half-known (a bogus AAAA next to a good A is an attack on one of them).
 pub async fn addresses(resolver: &dyn Resolve, host: &Name) -> Result<Answer<IpAddr>, LookupError> {
     let v6 = typed(resolver, host, RecordType::AAAA, |data| match data {
@@ -261,17 +272,45 @@ pub async fn addresses(resolver: &dyn Resolve, host: &Name) -> Result<Answer<IpA
         _ => None,
     });
     let (v6, v4) = tokio::join!(v6, v4);
+    let inconsistent = || LookupError::Failed {
+        name: display_name(host),
+        reason: "the resolver says the name does not exist for one address family and \
+                 exists for the other"
+            .into(),
+    };
     match (v6, v4) {
-        (Ok(mut v6), Ok(v4)) => {
-            v6.records.extend(v4.records);
-            v6.security = v6.security.and(v4.security);
-            if v6.canonical != v4.canonical && v6.records.is_empty() {
-                v6.canonical = v4.canonical;
-            }
-            Ok(v6)
+        (Ok(v6), Ok(v4)) => {
+            let security = match (v6.records.is_empty(), v4.records.is_empty()) {
+                (false, true) => v6.security,
+                (true, false) => v4.security,
+                // Unsigned addresses next to signed ones for one name: one
+                // family is forged (or half the chain is unsigned).
+                (false, false) if v6.security != v4.security => {
+                    return Err(LookupError::Failed {
+                        name: display_name(host),
+                        reason: "its IPv6 and IPv4 addresses differ in DNSSEC status".into(),
+                    });
+                }
+                _ => v6.security.and(v4.security),
+            };
+            let canonical = if v6.records.is_empty() {
+                v4.canonical
+            } else {
+                v6.canonical
+            };
+            let mut records = v6.records;
+            records.extend(v4.records);
+            Ok(Answer {
+                records,
+                security,
+                canonical,
+            })
         }
         // Both say the name does not exist: it does not.
         (Err(e @ LookupError::NxDomain { .. }), Err(LookupError::NxDomain { .. })) => Err(e),
+        (Err(LookupError::NxDomain { .. }), Ok(_)) | (Ok(_), Err(LookupError::NxDomain { .. })) => {
+            Err(inconsistent())
+        }
         // Otherwise a real failure beats NXDOMAIN on one side.
         (Err(LookupError::NxDomain { .. }), Err(e)) | (Err(e), _) | (_, Err(e)) => Err(e),
     }

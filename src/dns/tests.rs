@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -186,7 +186,7 @@ fn reply_to(query: &Message, authentic: bool) -> Message {
 #[test]
 fn mx8_stub_asks_with_ad_and_do_and_drops_answers_to_other_questions() {
     block_on(async {
-        // A forged answer with the wrong ID arrives first; it must be dropped.
+        // An honest answer first: the query asks for AD and DO.
         let (address, task) = responder(Vec::new(), |q| reply_to(q, true)).await;
         let stub = StubResolver::new(vec![address], None, Duration::from_secs(5));
         let answer = addresses_v4(&stub, "secure.example").await;
@@ -197,6 +197,8 @@ fn mx8_stub_asks_with_ad_and_do_and_drops_answers_to_other_questions() {
         assert!(edns.flags().dnssec_ok, "DO set in the query");
         assert_eq!(answer.unwrap().security, Security::Secure);
 
+        // Then a forged answer with the wrong ID and one for another
+        // question arrive before the real one; both must be dropped.
         let forged_id = |q: &Message| {
             let mut forged = reply_to(q, true);
             forged.metadata.id = q.metadata.id.wrapping_add(1);
@@ -277,5 +279,58 @@ async fn addresses_v4(resolver: &dyn Resolve, host: &str) -> Result<Answer<IpAdd
 fn display_names_are_lower_case_without_the_root_dot() {
     assert_eq!(display_name(&name("MX.Example.NET")), "mx.example.net");
     assert_eq!(display_name(&Name::root()), ".");
-    let _ = MessageType::Query;
+}
+
+// covers: MX3, MX8
+#[test]
+fn mx3_an_unsigned_empty_family_does_not_unsign_a_host() {
+    let world = FakeResolver::new()
+        .a("mx.example", "192.0.2.1")
+        .secure("mx.example")
+        .insecure_type("mx.example", RecordType::AAAA);
+    block_on(async {
+        let answer = addresses(&world, &name("mx.example")).await.unwrap();
+        assert_eq!(
+            answer.security,
+            Security::Secure,
+            "the A records are signed"
+        );
+    });
+    // Records on both sides that differ in status: one side is forged.
+    let mixed = FakeResolver::new()
+        .a("mx.example", "192.0.2.1")
+        .aaaa("mx.example", "2001:db8::1")
+        .secure("mx.example")
+        .insecure_type("mx.example", RecordType::AAAA);
+    block_on(async {
+        let error = addresses(&mixed, &name("mx.example")).await.unwrap_err();
+        assert!(matches!(error, LookupError::Failed { .. }), "{error:?}");
+        assert!(!error.is_permanent());
+    });
+    // NXDOMAIN for one family and records for the other: not "no such host".
+    let split = FakeResolver::new().a("mx.example", "192.0.2.1").fail(
+        "mx.example",
+        RecordType::AAAA,
+        LookupError::NxDomain {
+            name: "mx.example".into(),
+            security: Security::Insecure,
+        },
+    );
+    block_on(async {
+        let error = addresses(&split, &name("mx.example")).await.unwrap_err();
+        assert!(!error.is_permanent(), "{error:?}");
+    });
+}
+
+// covers: MX1
+#[test]
+fn mx1_unicode_names_become_a_labels() {
+    assert_eq!(
+        display_name(&name("bücher.example")),
+        "xn--bcher-kva.example"
+    );
+    assert_eq!(
+        display_name(&name("_mta-sts.example.net")),
+        "_mta-sts.example.net"
+    );
 }

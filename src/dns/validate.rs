@@ -382,6 +382,14 @@ fn denial_security(no_records: &NoRecords, queried: &Name) -> Option<Security> {
         match (record.proof, record.record_type()) {
             (_, RecordType::RRSIG) => {}
             (Proof::Bogus, _) => return None,
+            // A denial speaks for the zone the queried name is in: an SOA
+            // of any other zone (an unsigned one, forged in to make the
+            // answer look insecure) is not part of a genuine answer.
+            (_, RecordType::SOA)
+                if !record.name.zone_of(&no_records.query.name().to_lowercase()) =>
+            {
+                return None;
+            }
             (Proof::Secure, RecordType::NSEC | RecordType::NSEC3) => proven = true,
             _ => {}
         }

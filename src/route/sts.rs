@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use super::{StsFinding, StsPolicy, StsSource};
 use crate::dns::{self, LookupError, Resolve};
-use crate::mtasts::{self, Cache, FetchOptions, HttpsFetch, PolicyMode, ResolveHost, TxtAnswer};
+use crate::mtasts::{
+    self, Cache, FetchOptions, HttpsFetch, PolicyMode, Reason, ResolveHost, TxtAnswer,
+};
 
 /// MTA-STS through `resolver`, cached in `cache`.
 pub struct MtaSts<'a> {
@@ -53,7 +55,17 @@ impl<'a> MtaSts<'a> {
             Some((policy, id)) if policy.mode != PolicyMode::None => {
                 StsFinding::Policy(StsPolicy { policy, id, origin })
             }
-            _ => StsFinding::NoPolicy(origin),
+            Some(_) => StsFinding::NoPolicy(origin),
+            // Whether a policy is in force is unknown for now: the record
+            // could not be looked up, or a due fetch failed.
+            None if matches!(
+                applied.reason,
+                Reason::LookupFailed(_) | Reason::FetchFailed { .. } | Reason::BackingOff { .. }
+            ) =>
+            {
+                StsFinding::Unavailable(origin)
+            }
+            None => StsFinding::NoPolicy(origin),
         }
     }
 }

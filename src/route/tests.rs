@@ -5,7 +5,7 @@ use hickory_proto::rr::RecordType;
 use super::*;
 use crate::dns::fake::FakeResolver;
 
-struct FakeSts(HashMap<String, StsPolicy>);
+struct FakeSts(HashMap<String, StsFinding>);
 
 impl StsSource for FakeSts {
     fn policy<'a>(
@@ -13,11 +13,17 @@ impl StsSource for FakeSts {
         domain: &'a str,
     ) -> Pin<Box<dyn Future<Output = StsFinding> + Send + 'a>> {
         let finding = match self.0.get(domain) {
-            Some(policy) => StsFinding::Policy(policy.clone()),
+            Some(finding) => finding.clone(),
             None => StsFinding::NoPolicy("no TXT record".into()),
         };
         Box::pin(async move { finding })
     }
+}
+
+/// The policy lookup for `domain` failed (a TXT SERVFAIL, a failed fetch).
+fn sts_unavailable(domain: &str) -> FakeSts {
+    let finding = StsFinding::Unavailable("the fetch failed".into());
+    FakeSts(HashMap::from([(domain.to_string(), finding)]))
 }
 
 fn policy(enforce: bool, mx: &[&str]) -> StsPolicy {
@@ -33,7 +39,10 @@ fn policy(enforce: bool, mx: &[&str]) -> StsPolicy {
 
 fn sts(domain: &str, enforce: bool, mx: &[&str]) -> FakeSts {
     let policy = policy(enforce, mx);
-    FakeSts(HashMap::from([(domain.to_string(), policy)]))
+    FakeSts(HashMap::from([(
+        domain.to_string(),
+        StsFinding::Policy(policy),
+    )]))
 }
 
 fn no_sts() -> FakeSts {
@@ -131,6 +140,14 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
         )
     };
     let in_insecure_zone = || zone("d.example", true, false).tlsa(tlsa_name, 3, 1, 1, EE);
+    // The host's addresses are signed, its TLSA name's denial is not.
+    let unsigned_denial = || {
+        FakeResolver::new()
+            .mx("d.example", 10, "mx.d.example")
+            .secure("d.example")
+            .a("mx.d.example", "127.0.0.2")
+            .secure("mx.d.example")
+    };
     #[rustfmt::skip]
     let cases: Vec<(&str, FakeResolver, FakeSts, Mode, Expect)> = vec![
         ("MX3 secure MX, no TLSA: WebPKI", zone("d.example", true, true), no_sts(), Mode::Require, WebPki),
@@ -152,6 +169,11 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
         ("MX3 TLSA in an insecure zone: not looked up", in_insecure_zone(), no_sts(), Mode::Require, WebPki),
         ("MX3 TLSA SERVFAIL: skipped, never downgraded", tlsa_servfail(), no_sts(), Mode::Require, Skip { temporary: true, unverifiable: true }),
         ("MX3 TLSA SERVFAIL, default mode too", tlsa_servfail(), no_sts(), Mode::Default, Skip { temporary: true, unverifiable: true }),
+        ("MX3 an unsigned TLSA denial for a signed host is not believed", unsigned_denial(), no_sts(), Mode::Default, Skip { temporary: true, unverifiable: true }),
+        ("MX2 secure MX that MTA-STS enforce does not list, require", zone("d.example", true, true), sts("d.example", true, &["other.d.example"]), Mode::Require, skip_policy),
+        ("MX2 DANE before MTA-STS enforce, require", with_ee(), sts("d.example", true, &["other.d.example"]), Mode::Require, Dane),
+        ("MX2 policy unavailable: a temporary skip", zone("d.example", false, false), sts_unavailable("d.example"), Mode::Require, Skip { temporary: true, unverifiable: true }),
+        ("MX5 policy unavailable, default: opportunistic", zone("d.example", false, false), sts_unavailable("d.example"), Mode::Default, Opportunistic),
     ];
     for (id, world, sts, mode, expected) in cases {
         let domain = plan_for(&world, &sts, mode, "rcpt@d.example");
@@ -321,4 +343,67 @@ fn the_plan_prints_every_host_and_why() {
     ] {
         assert!(text.contains(part), "{part:?} missing from:\n{text}");
     }
+}
+
+// covers: MX3
+#[test]
+fn mx3_tlsa_at_the_end_of_a_secure_cname_chain_comes_first() {
+    let target_tlsa = "_25._tcp.mx.hoster.example";
+    let world = FakeResolver::new()
+        .mx("d.example", 10, "mx.d.example")
+        .secure("d.example")
+        .cname("mx.d.example", "mx.hoster.example")
+        .secure("mx.d.example")
+        .a("mx.hoster.example", "127.0.0.2")
+        .secure("mx.hoster.example")
+        .tlsa(target_tlsa, 3, 1, 1, EE)
+        .secure(target_tlsa)
+        .secure("_25._tcp.mx.d.example");
+    let domain = plan_for(&world, &no_sts(), Mode::Require, "a@d.example");
+    let host = &domain.hosts.unwrap()[0];
+    assert!(matches!(host.tls, Ok(HostTls::Dane(_))), "{host}");
+    assert_eq!(host.tlsa_base.as_deref(), Some("mx.hoster.example"));
+    assert!(host.to_string().contains("at mx.hoster.example"), "{host}");
+
+    // No records at the target: the MX name's own records are used.
+    let own = FakeResolver::new()
+        .mx("d.example", 10, "mx.d.example")
+        .secure("d.example")
+        .cname("mx.d.example", "mx.hoster.example")
+        .secure("mx.d.example")
+        .a("mx.hoster.example", "127.0.0.2")
+        .secure("mx.hoster.example")
+        .secure(target_tlsa)
+        .tlsa("_25._tcp.mx.d.example", 3, 1, 1, EE)
+        .secure("_25._tcp.mx.d.example");
+    let domain = plan_for(&own, &no_sts(), Mode::Require, "a@d.example");
+    let host = &domain.hosts.unwrap()[0];
+    assert!(matches!(host.tls, Ok(HostTls::Dane(_))), "{host}");
+    assert_eq!(host.tlsa_base, None);
+}
+
+// covers: MX1, MX2
+#[test]
+fn mx1_an_implicit_mx_needs_a_secure_mx_denial_too() {
+    // A signed A record, and an unsigned "no MX" (which could be forged to
+    // send the mail to the domain's own address).
+    let world = FakeResolver::new()
+        .a("plain.example", "127.0.0.5")
+        .secure("plain.example")
+        .insecure_type("plain.example", RecordType::MX);
+    let domain = plan_for(&world, &no_sts(), Mode::Require, "u@plain.example");
+    let host = &domain.hosts.unwrap()[0];
+    assert_eq!(host.validated, NameValidation::None, "{host}");
+    assert!(host.tls.is_err(), "{host}");
+}
+
+// covers: MX1
+#[test]
+fn mx1_unicode_domains_are_looked_up_by_their_a_labels() {
+    let world = FakeResolver::new()
+        .mx("xn--bcher-kva.example", 10, "mx.xn--bcher-kva.example")
+        .a("mx.xn--bcher-kva.example", "127.0.0.2");
+    let domain = plan_for(&world, &no_sts(), Mode::Default, "u@bücher.example");
+    let hosts = domain.hosts.unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(hosts[0].name, "mx.xn--bcher-kva.example");
 }
