@@ -98,6 +98,17 @@ fn hard1_a_huge_list_of_colons_is_answered_at_once() {
     saved_entry(&t, "\nx\n");
 }
 
+/// Whether this process runs with signal `number` ignored.
+fn ignored_here(number: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+}
+
 fn silent_at_data() -> TestServer {
     TestServer::start(
         Behaviour {
@@ -111,11 +122,18 @@ fn silent_at_data() -> TestServer {
 // covers: FAIL7, FAIL3
 #[test]
 fn fail7_a_signal_during_the_session_stops_it_and_saves_the_message() {
-    for (signal, name) in [
-        (Signal::TERM, "SIGTERM"),
-        (Signal::INT, "SIGINT"),
-        (Signal::HUP, "SIGHUP"),
+    for (signal, number, name) in [
+        (Signal::TERM, 15, "SIGTERM"),
+        (Signal::INT, 2, "SIGINT"),
+        (Signal::HUP, 1, "SIGHUP"),
     ] {
+        // tlsend inherits a signal this test runs with ignored (`nohup`, or
+        // a background job of a non-interactive shell, which ignores
+        // SIGINT), and rightly leaves it ignored (the next test).
+        if ignored_here(number) {
+            eprintln!("NOTICE: {name} is ignored in this test process; its case is skipped");
+            continue;
+        }
         let server = silent_at_data();
         let mut t = Tlsend::to_server(&server, pki());
         t.args([
@@ -499,14 +517,21 @@ fn fail7_a_second_signal_stops_the_wait_and_says_the_outcome_is_unknown() {
     wait_for_message(&server);
     running.signal(Signal::TERM);
     std::thread::sleep(Duration::from_millis(500));
-    running.signal(Signal::INT);
+    // A second SIGINT, or SIGTERM again where this test runs with SIGINT
+    // ignored (and so does tlsend, rightly).
+    let (second, name) = if ignored_here(2) {
+        (Signal::TERM, "SIGTERM")
+    } else {
+        (Signal::INT, "SIGINT")
+    };
+    running.signal(second);
     let output = running.finish();
     assert_exit(
         &output,
         75,
         &[
             "waiting for its verdict",
-            "SIGINT received: the connection was closed before",
+            &format!("{name} received: the connection was closed before"),
         ],
     );
     let saved = saved_entry(&t, "Hello Bob.");
