@@ -37,6 +37,10 @@ use crate::tls::Tlsa;
 /// The port of the SMTP service whose TLSA records are looked up.
 const SMTP_PORT: u16 = 25;
 
+/// How many MX hosts of a domain are planned, best first (Postfix tries at
+/// most 5 addresses, smtp_mx_address_limit).
+pub const MAX_MX_HOSTS: usize = 10;
+
 /// How many domains are planned (and later delivered) at once.
 pub const DOMAIN_CONCURRENCY: usize = 8;
 
@@ -304,6 +308,9 @@ async fn plan_domain(
             } else {
                 order_mx(answer.records)
                     .into_iter()
+                    // A domain publishing hundreds of MX records must not
+                    // cost hundreds of lookups and connection timeouts.
+                    .take(MAX_MX_HOSTS)
                     .map(|mx| (mx.exchange, Some(mx.preference), answer.security))
                     .collect()
             }

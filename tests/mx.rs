@@ -786,3 +786,28 @@ fn fail7_a_signal_waits_for_pending_verdicts_and_starts_nothing_new() {
     );
     assert!(!saved.contains("X-Tlsend-Undelivered: bob@"), "{saved}");
 }
+
+// covers: MX1, MX4
+#[test]
+fn mx4_a_host_with_many_dead_addresses_is_not_tried_forever() {
+    // One MX host with twelve addresses where nothing listens.
+    let mut zone = World::new();
+    zone.zone("example.net", Security::Secure);
+    zone.mx("example.net", 10, "mx1.example.net");
+    for i in 20..32 {
+        zone.a("mx1.example.net", &format!("127.0.0.{i}"));
+    }
+    let world = MxWorld::start(zone, vec![(MX1, valid("unused.example.net"))]);
+    let output = send(&world, &["-v"]);
+    assert_exit(
+        &output,
+        75,
+        &["10 addresses of this domain were tried first"],
+    );
+    assert!(output.stderr.contains("127.0.0.29"), "{}", output.stderr);
+    assert!(
+        !output.stderr.contains("connecting to 127.0.0.30"),
+        "{}",
+        output.stderr
+    );
+}

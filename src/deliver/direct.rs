@@ -62,6 +62,10 @@ impl TlsClients {
     }
 }
 
+/// How many addresses of one domain are tried before the domain is left
+/// for later (Postfix: smtp_mx_address_limit = 5).
+pub const MAX_ATTEMPTS: usize = 10;
+
 /// Delivers to every domain of `plan`, at most [`DOMAIN_CONCURRENCY`] at
 /// once, and returns one result per recipient in envelope order.
 pub async fn direct(
@@ -112,7 +116,8 @@ async fn deliver_domain(
         Err(failure) => return recorded(job, failure.clone()),
     };
     let mut tried = Tried::default();
-    for host in hosts {
+    let mut attempts = 0;
+    'hosts: for host in hosts {
         let host_tls = match &host.tls {
             Ok(tls) => tls,
             Err(skip) => {
@@ -141,6 +146,21 @@ async fn deliver_domain(
             }
         };
         for address in &host.addresses {
+            if attempts == MAX_ATTEMPTS {
+                tried.push(
+                    &host.name,
+                    Classified {
+                        status: EnhancedCode::new(4, 4, 4),
+                        exit: Sysexit::TempFail,
+                    },
+                    format!(
+                        "not tried, nor any host after it: {MAX_ATTEMPTS} addresses of this \
+                         domain were tried first"
+                    ),
+                );
+                break 'hosts;
+            }
+            attempts += 1;
             if job.progress.stop_requested() {
                 // The run is stopping and only waits for verdicts already
                 // pending elsewhere: start nothing new.

@@ -407,3 +407,18 @@ fn mx1_unicode_domains_are_looked_up_by_their_a_labels() {
     let hosts = domain.hosts.unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(hosts[0].name, "mx.xn--bcher-kva.example");
 }
+
+// covers: MX1
+#[test]
+fn mx1_at_most_ten_mx_hosts_are_planned() {
+    let mut world = FakeResolver::new();
+    for i in 0..30u16 {
+        let host = format!("mx{i}.many.example");
+        world = world.mx("many.example", i, &host).a(&host, "127.0.0.2");
+    }
+    let domain = plan_for(&world, &no_sts(), Mode::Default, "u@many.example");
+    let names: Vec<String> = domain.hosts.unwrap().into_iter().map(|h| h.name).collect();
+    assert_eq!(names.len(), MAX_MX_HOSTS);
+    assert_eq!(names[0], "mx0.many.example");
+    assert_eq!(names[9], "mx9.many.example");
+}
