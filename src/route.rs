@@ -294,9 +294,10 @@ async fn plan_domain(
         Ok(answer) => {
             plan.mx_security = Some(answer.security);
             if answer.records.is_empty() {
-                // RFC 5321 5.1: no MX, the domain itself is the host; its
-                // name is validated by the MX denial and its own addresses.
-                vec![(domain.clone(), None, answer.security)]
+                // RFC 5321 5.1: no MX, the domain itself is the host (by
+                // its A-labels); its name is validated by the MX denial and
+                // its own addresses.
+                vec![(ascii_domain.clone(), None, answer.security)]
             } else if answer.records.iter().all(|mx| mx.exchange == ".") {
                 // RFC 7505 3: a null MX says the domain takes no mail.
                 plan.hosts = Err(domain_failure(
@@ -536,9 +537,12 @@ async fn lookup_tlsa(
 ) -> TlsaState {
     if let Some(canonical) = canonical {
         match tlsa_state(resolver, canonical).await {
-            TlsaState::None => {}
+            // No (usable or secure) records at the target: the MX name's.
+            TlsaState::None | TlsaState::Insecure => {}
             state => {
-                *base = Some(dns::display_name(canonical));
+                if matches!(state, TlsaState::Usable(_) | TlsaState::Unusable(_)) {
+                    *base = Some(dns::display_name(canonical));
+                }
                 return state;
             }
         }
@@ -548,19 +552,15 @@ async fn lookup_tlsa(
 
 async fn tlsa_state(resolver: &dyn Resolve, name: &hickory_proto::rr::Name) -> TlsaState {
     match dns::tlsa(resolver, name, SMTP_PORT).await {
-        // The host's own addresses are signed, so its zone is: a denial
-        // below it that is not signed too was forged (or an unsigned
-        // delegation of _tcp, which nobody makes). Never a downgrade (MX3).
-        Ok(answer) if answer.records.is_empty() && answer.security != Security::Secure => {
-            TlsaState::Failed("an unsigned denial of TLSA records in a signed zone".into())
-        }
+        // An insecure answer (records through an alias into an unsigned
+        // zone, or a denial the validator could only prove insecure: NSEC3
+        // opt-out, too many iterations) means no DANE (RFC 7672 2.2);
+        // only a failed or bogus lookup fails the host.
+        Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
         Err(LookupError::NxDomain {
             security: Security::Insecure,
             ..
-        }) => TlsaState::Failed("an unsigned NXDOMAIN for the TLSA name in a signed zone".into()),
-        // Records through an alias into an unsigned zone: RFC 7672 2.2,
-        // not usable for DANE.
-        Ok(answer) if answer.security != Security::Secure => TlsaState::Insecure,
+        }) => TlsaState::Insecure,
         Ok(answer) if answer.records.is_empty() => TlsaState::None,
         Ok(answer) if answer.records.iter().any(Tlsa::is_usable) => {
             TlsaState::Usable(answer.records.into_iter().filter(Tlsa::is_usable).collect())

@@ -172,7 +172,7 @@ async fn deliver_domain(
                             status: codes::STOPPED,
                             exit: Sysexit::TempFail,
                         },
-                        detail: "tlsend was stopped before it reached this domain's MX hosts"
+                        detail: "tlsend was stopped before it tried this domain's other MX hosts"
                             .into(),
                         hint: None,
                     },
@@ -258,11 +258,6 @@ fn tls_failed(error: &Error) -> bool {
         )
 }
 
-/// A failure of TLS or of a TLS policy (DANE, MTA-STS, REQUIRETLS).
-fn is_tls_policy(status: EnhancedCode) -> bool {
-    status.subject == 7 && matches!(status.detail, 10 | 30)
-}
-
 /// What every host of a domain did.
 #[derive(Default)]
 struct Tried {
@@ -319,8 +314,8 @@ impl Tried {
     /// host could not give verified TLS (FAIL1); temporary (4.7.x) when
     /// another host could not be reached, since it may do better later. In
     /// the other modes a temporary failure of any host makes the whole
-    /// temporary, TLS-policy failures alone are deferred (4.7.10), and any
-    /// other permanent failure is reported as it is.
+    /// temporary, a TLS-policy failure of any host defers the domain
+    /// (4.7.10), and otherwise the first permanent failure stands.
     fn into_failure(self, domain: &str, mode: Mode) -> Failure {
         let temporary = self.entries.iter().any(|e| e.classified.is_temporary());
         let first = self
@@ -362,17 +357,13 @@ impl Tried {
             // deferred, as Postfix does: the policy may be fixed, or the
             // attack be over. Any other permanent failure stands.
             (_, None) => first,
-            (_, Some(status)) => match self
-                .entries
-                .iter()
-                .map(|e| e.classified)
-                .find(|c| !is_tls_policy(c.status))
-            {
-                Some(other) => other,
-                None => Classified {
-                    status: status.with_class(4),
-                    exit: Sysexit::TempFail,
-                },
+            // A refusal of the transaction itself (5xx to MAIL, RCPT or
+            // the data) ended the delivery before this; whatever else
+            // another host said (no address, a 5xx greeting an attacker
+            // can inject before TLS) does not outweigh it.
+            (_, Some(status)) => Classified {
+                status: status.with_class(4),
+                exit: Sysexit::TempFail,
             },
         };
         let tried: Vec<String> = self
@@ -432,7 +423,7 @@ mod tests {
             ("only unreachable hosts", Mode::Require, vec![timeout()], "4.4.1", TempFail),
             ("DANE mismatch, default: deferred", Mode::Default, vec![bad_tls()], "4.7.10", TempFail),
             ("no SMTPUTF8, default: permanent", Mode::Default, vec![no_utf8()], "5.6.7", DataErr),
-            ("no SMTPUTF8 and a DANE mismatch", Mode::Default, vec![bad_tls(), no_utf8()], "5.6.7", DataErr),
+            ("no SMTPUTF8 and a DANE mismatch: deferred", Mode::Default, vec![bad_tls(), no_utf8()], "4.7.10", TempFail),
             ("unreachable and no SMTPUTF8", Mode::Optional, vec![no_utf8(), timeout()], "4.4.1", TempFail),
         ];
         for (id, mode, entries, status, exit) in cases {

@@ -37,7 +37,16 @@
 //!   through when the proof holds, and answers bogus otherwise. A negative
 //!   answer reached through a CNAME that hickory followed itself is
 //!   insecure, since the CNAME's own proof is not kept. Any bogus record in
-//!   the authority section makes the answer bogus.
+//!   the authority section makes the answer bogus, and so does an SOA that
+//!   is not of the queried name's own zone (hickory 0.26 lets a negative
+//!   answer whose authority records are all unsigned through unproven; an
+//!   unsigned SOA of an unrelated unsigned zone could otherwise make a
+//!   denial in a signed zone read as insecure, switching DANE off).
+//!   Known limit: an unsigned SOA at a made-up zone cut below a signed
+//!   name is not caught here, since telling a real insecure delegation
+//!   from a forged one needs the parent's NSEC proof that hickory does not
+//!   return. The default method, a validating resolver on loopback, is not
+//!   exposed to this.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -140,7 +140,8 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
         )
     };
     let in_insecure_zone = || zone("d.example", true, false).tlsa(tlsa_name, 3, 1, 1, EE);
-    // The host's addresses are signed, its TLSA name's denial is not.
+    // The host's addresses are signed, its TLSA name's denial is not (a
+    // validator proves some denials only insecure: NSEC3 opt-out).
     let unsigned_denial = || {
         FakeResolver::new()
             .mx("d.example", 10, "mx.d.example")
@@ -169,7 +170,8 @@ fn mx2_mx3_mx5_each_host_gets_the_tls_its_mode_and_dns_allow() {
         ("MX3 TLSA in an insecure zone: not looked up", in_insecure_zone(), no_sts(), Mode::Require, WebPki),
         ("MX3 TLSA SERVFAIL: skipped, never downgraded", tlsa_servfail(), no_sts(), Mode::Require, Skip { temporary: true, unverifiable: true }),
         ("MX3 TLSA SERVFAIL, default mode too", tlsa_servfail(), no_sts(), Mode::Default, Skip { temporary: true, unverifiable: true }),
-        ("MX3 an unsigned TLSA denial for a signed host is not believed", unsigned_denial(), no_sts(), Mode::Default, Skip { temporary: true, unverifiable: true }),
+        ("MX3 an insecure TLSA denial (NSEC3 opt-out) means no DANE", unsigned_denial(), no_sts(), Mode::Require, WebPki),
+        ("MX3 an insecure TLSA denial, default mode", unsigned_denial(), no_sts(), Mode::Default, Opportunistic),
         ("MX2 secure MX that MTA-STS enforce does not list, require", zone("d.example", true, true), sts("d.example", true, &["other.d.example"]), Mode::Require, skip_policy),
         ("MX2 DANE before MTA-STS enforce, require", with_ee(), sts("d.example", true, &["other.d.example"]), Mode::Require, Dane),
         ("MX2 policy unavailable: a temporary skip", zone("d.example", false, false), sts_unavailable("d.example"), Mode::Require, Skip { temporary: true, unverifiable: true }),
@@ -406,6 +408,12 @@ fn mx1_unicode_domains_are_looked_up_by_their_a_labels() {
     let domain = plan_for(&world, &no_sts(), Mode::Default, "u@bücher.example");
     let hosts = domain.hosts.unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(hosts[0].name, "mx.xn--bcher-kva.example");
+
+    // No MX: the implicit host is the domain by its A-labels too.
+    let implicit = FakeResolver::new().a("xn--bcher-kva.example", "127.0.0.2");
+    let domain = plan_for(&implicit, &no_sts(), Mode::Default, "u@bücher.example");
+    let hosts = domain.hosts.unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(hosts[0].name, "xn--bcher-kva.example");
 }
 
 // covers: MX1
