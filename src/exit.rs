@@ -108,6 +108,7 @@ pub fn classify(error: &smtp::Error, mode: Mode) -> Classified {
             Missing::Size { .. } => (EnhancedCode::new(5, 3, 4), Unavailable),
         },
         ErrorKind::Message(_) => (EnhancedCode::new(4, 3, 0), IoErr),
+        ErrorKind::Stopped => (codes::STOPPED, TempFail),
         ErrorKind::Reply(reply) => {
             let status = reply.enhanced().unwrap_or_else(|| {
                 let class = if reply.is_permanent() { 5 } else { 4 };

@@ -276,6 +276,12 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     server: String,
 ) -> Result<Outcome, Error> {
     let Job { envelope, mode, .. } = job;
+    if job.progress.stop_requested() {
+        // A signal came while this session was being set up (another
+        // domain's verdict is awaited): nothing of the message goes out.
+        session.quit().await;
+        return Err(Error::new(Step::Mail, ErrorKind::Stopped));
+    }
     let message = match (job.open_message)() {
         Ok(message) => message,
         Err(e) => {

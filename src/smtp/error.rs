@@ -163,6 +163,8 @@ pub enum ErrorKind {
     Missing(Missing),
     /// Reading the message to send failed on our side.
     Message(io::Error),
+    /// tlsend is stopping (a signal): the session ended before MAIL FROM.
+    Stopped,
 }
 
 /// A failed step of a session.
@@ -198,6 +200,7 @@ impl fmt::Display for Error {
             ErrorKind::Tls(e) => write!(f, "{e}"),
             ErrorKind::Missing(m) => write!(f, "{m}"),
             ErrorKind::Message(e) => write!(f, "reading the message failed: {e}"),
+            ErrorKind::Stopped => write!(f, "tlsend was stopped before the transaction began"),
         }
     }
 }
