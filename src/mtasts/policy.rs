@@ -280,22 +280,7 @@ fn parse(body: &[u8]) -> Result<Policy, PolicyError> {
 fn field(line: &str) -> Option<(&str, &str)> {
     let (name, rest) = line.split_once(':')?;
     let value = rest.trim_matches([' ', '\t']);
-    (is_field_name(name) && is_field_value(value)).then_some((name, value))
-}
-
-/// `sts-policy-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`
-fn is_field_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    match bytes.split_first() {
-        Some((first, rest)) => {
-            first.is_ascii_alphanumeric()
-                && rest.len() <= 31
-                && rest
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        }
-        None => false,
-    }
+    (super::record::is_ext_name(name.as_bytes()) && is_field_value(value)).then_some((name, value))
 }
 
 /// `sts-policy-ext-value`: visible characters (UTF-8 allowed) and inner

@@ -134,7 +134,8 @@ fn parse_record(record: &[u8]) -> Result<String, RecordError> {
 }
 
 /// `sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`
-fn is_ext_name(name: &[u8]) -> bool {
+/// (RFC 8461 3.1); a policy's `sts-policy-ext-name` (3.2) is the same rule.
+pub(super) fn is_ext_name(name: &[u8]) -> bool {
     match name.split_first() {
         Some((first, rest)) => {
             first.is_ascii_alphanumeric()
