@@ -20,6 +20,7 @@ pub mod message;
 pub mod mtasts;
 pub mod outcome;
 pub mod policy;
+pub mod queue;
 pub mod request;
 pub mod route;
 pub mod smtp;
