@@ -34,13 +34,15 @@ pub enum Action {
     Send,
     /// `-bp`, `mailq`.
     ListQueue,
-    /// `-q`, `-qR…`, `-qI…`.
-    FlushQueue,
+    /// `-q`, `-qR…`, `-qI…`, `-q<interval>` (see [`Invocation::queue_run`]).
+    RunQueue,
+    /// `--remove-queued ID`: delete one entry.
+    RemoveQueued,
     /// `-bi`, `-I`, `newaliases`.
     InitAliases,
     /// `-bs`: SMTP on standard input and output.
     SmtpStdio,
-    /// `-bh`, `-bH`, `-q<interval>`: accepted, nothing to do.
+    /// `-bh`, `-bH`: accepted, nothing to do.
     Nothing,
 }
 
@@ -128,6 +130,18 @@ pub struct ServerFlags {
     pub ehlo_name: Option<String>,
 }
 
+/// What `-q` asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueRun {
+    /// `-q<interval>`: run every interval until stopped, honouring each
+    /// entry's backoff; `None`: one run that tries every entry now.
+    pub interval: Option<std::time::Duration>,
+    /// `-qI<id>`: only this entry (also the id for `--remove-queued`).
+    pub id: Option<String>,
+    /// `-qR<site>`: only entries with a recipient at this domain.
+    pub site: Option<String>,
+}
+
 /// What the user asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
@@ -156,6 +170,9 @@ pub struct Invocation {
     pub server: ServerFlags,
     /// `--direct`: deliver to the MX hosts even when an account names a server.
     pub direct: bool,
+    pub queue_run: QueueRun,
+    /// `--json`: `-bp` as JSON.
+    pub json: bool,
     /// Options accepted and ignored, as typed (shown with -v).
     pub ignored: Vec<String>,
 }
@@ -336,7 +353,17 @@ pub fn command() -> Command {
                 .num_args(0..=1)
                 .require_equals(true)
                 .action(ArgAction::Append)
-                .help("Run the queue (-q, -qR<site>, -qI<id>); -q<interval> is ignored."),
+                .help(
+                    "Run the queue: -q tries every entry now; -q<interval> (-q15m, -q1h) runs \
+                     it every interval until stopped, honouring backoff; -qI<id> one entry; \
+                     -qR<domain> entries with a recipient there.",
+                ),
+            long_flag("json", "With -bp (mailq): list the queue as JSON."),
+            long_value(
+                "remove-queued",
+                "ID",
+                "Delete queue entry ID (as -bp shows it) without sending it.",
+            ),
             value("C", 'C', "FILE", "Read the configuration from FILE (/dev/null for none)."),
             flag("I", 'I', "Same as -bi."),
             value("A", 'A', "ARG", "Ignored (sendmail compatibility)."),
@@ -536,6 +563,8 @@ fn interpret(
         error_mode: None,
         server: ServerFlags::default(),
         direct: false,
+        queue_run: QueueRun::default(),
+        json: false,
         ignored: Vec::new(),
     };
     let mut modes: Vec<(TlsModeFlag, String)> = Vec::new();
@@ -607,11 +636,26 @@ fn interpret(
                 }
             }
             "q" => {
-                inv.action = match value.chars().next() {
-                    None | Some('R') | Some('I') => Action::FlushQueue,
-                    Some(c) if c.is_ascii_digit() => Action::Nothing,
-                    Some(_) => return Err(bad("use -q, -qR<site>, -qI<queue id> or -q<interval>")),
+                inv.action = Action::RunQueue;
+                let rest = value.get(1..).unwrap_or("");
+                match value.chars().next() {
+                    None => {}
+                    Some('I') if !rest.is_empty() => inv.queue_run.id = Some(rest.to_string()),
+                    Some('R') if !rest.is_empty() => {
+                        inv.queue_run.site = Some(rest.trim_start_matches('@').to_string())
+                    }
+                    Some(c) if c.is_ascii_digit() => {
+                        inv.queue_run.interval = Some(parse_interval(&value).map_err(|e| bad(&e))?)
+                    }
+                    Some(_) => {
+                        return Err(bad("use -q, -qR<domain>, -qI<queue id> or -q<interval>"));
+                    }
                 }
+            }
+            "json" => inv.json = true,
+            "remove-queued" => {
+                inv.action = Action::RemoveQueued;
+                inv.queue_run.id = Some(value);
             }
             "C" => inv.config_file = Some(PathBuf::from(value)),
             "a" | "account" => inv.account = Some(value),
@@ -695,7 +739,8 @@ fn interpret(
             "{} takes no recipients",
             match inv.action {
                 Action::ListQueue => "listing the queue",
-                Action::FlushQueue => "running the queue",
+                Action::RunQueue => "running the queue",
+                Action::RemoveQueued => "--remove-queued",
                 Action::InitAliases => "rebuilding aliases",
                 Action::SmtpStdio => "-bs",
                 _ => "this mode",
@@ -726,6 +771,48 @@ fn interpret_o(inv: &mut Invocation, value: &str, typed: String) {
         },
         _ => inv.ignored.push(typed),
     }
+}
+
+/// A sendmail interval: `15m`, `1h30m`, `90s`, `2d`; a bare number is
+/// minutes, as in sendmail.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let wrong = || format!("{text:?} is not an interval like 15m, 1h or 90s");
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut units = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let scale = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(wrong()),
+        };
+        let n: u64 = number.parse().map_err(|_| wrong())?;
+        total = n
+            .checked_mul(scale)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(wrong)?;
+        number.clear();
+        units += 1;
+    }
+    if !number.is_empty() {
+        let n: u64 = number.parse().map_err(|_| wrong())?;
+        total = n
+            .checked_mul(60)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(wrong)?;
+        units += 1;
+    }
+    if units == 0 || total == 0 {
+        return Err(wrong());
+    }
+    Ok(std::time::Duration::from_secs(total))
 }
 
 /// `never`, or a comma list of success, failure, delay.

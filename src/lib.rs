@@ -13,6 +13,7 @@ pub mod config;
 pub mod deadletter;
 pub mod deliver;
 pub mod dns;
+pub mod dsn;
 pub mod exit;
 pub mod fault;
 pub mod interrupt;

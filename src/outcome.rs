@@ -96,19 +96,46 @@ impl Outcome {
     }
 }
 
+/// Called with each result as it is recorded.
+pub type RecordHook = Box<dyn Fn(&Outcome)>;
+
 /// Results recorded while a delivery runs, as each server answers. When the
 /// delivery is stopped before it finishes (FAIL7), what was recorded still
 /// counts: a recipient whose server took the message is never resent.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Progress {
     recorded: RefCell<HashMap<Address, Result<Accepted, Failure>>>,
     verdict: VerdictPending,
     /// Set when the run is to stop (a signal) but waits for a pending
-    /// verdict: no new connection is started meanwhile.
-    stop: std::cell::Cell<bool>,
+    /// verdict: no new connection is started meanwhile. Shared by the
+    /// messages of one queue run.
+    stop: std::rc::Rc<std::cell::Cell<bool>>,
+    /// Told of every result as it is recorded (the queue makes it durable
+    /// before the session goes on).
+    hook: Option<RecordHook>,
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Progress")
+            .field("recorded", &self.recorded)
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Progress {
+    /// A progress that shares `other`'s verdict counter and stop flag (the
+    /// messages of one queue run) and calls `hook` on every record.
+    pub fn joined(other: &Progress, hook: RecordHook) -> Progress {
+        Progress {
+            recorded: RefCell::default(),
+            verdict: other.verdict.clone(),
+            stop: other.stop.clone(),
+            hook: Some(hook),
+        }
+    }
+
     /// The flag the sessions of this delivery raise while a server's
     /// verdict on the whole message is pending.
     pub fn verdict(&self) -> &VerdictPending {
@@ -126,9 +153,14 @@ impl Progress {
 
     /// Records results, replacing earlier ones for the same recipients.
     pub fn record(&self, outcome: &Outcome) {
-        let mut recorded = self.recorded.borrow_mut();
-        for r in &outcome.recipients {
-            recorded.insert(r.recipient.clone(), r.result.clone());
+        {
+            let mut recorded = self.recorded.borrow_mut();
+            for r in &outcome.recipients {
+                recorded.insert(r.recipient.clone(), r.result.clone());
+            }
+        }
+        if let Some(hook) = &self.hook {
+            hook(outcome);
         }
     }
 

@@ -7,6 +7,7 @@
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
 mod direct;
+mod queue;
 mod submission;
 
 use std::ffi::OsString;
@@ -60,12 +61,10 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
     };
     match invocation.action {
         Action::Send => send(&invocation, io::stdin().lock()),
-        // tlsend keeps no queue yet: nothing is ever waiting in one.
-        Action::ListQueue => {
-            let _ = writeln!(io::stdout(), "Mail queue is empty");
-            Sysexit::Ok
-        }
-        Action::FlushQueue | Action::InitAliases | Action::Nothing => Sysexit::Ok,
+        Action::ListQueue => queue::list(&invocation),
+        Action::RunQueue => queue::run(&invocation),
+        Action::RemoveQueued => queue::remove(&invocation),
+        Action::InitAliases | Action::Nothing => Sysexit::Ok,
         Action::SmtpStdio => {
             say(
                 "-bs (an SMTP dialogue on standard input) is not supported yet; pipe the message to tlsend instead",
@@ -106,7 +105,7 @@ impl From<RequestError> for Stop {
 }
 
 /// The message, ready to go: envelope, edited header, mode.
-struct Prepared {
+pub(crate) struct Prepared {
     request: Request,
     envelope: Envelope,
     header: Header,
@@ -123,28 +122,35 @@ struct Keep {
     recipients: Vec<Address>,
     /// Per-recipient results as servers answer.
     progress: Progress,
+    /// The queue's settings, once the configuration is read.
+    queue: config::QueueSettings,
+    /// The message as it is to be sent, once it is: what the queue keeps.
+    queueable: Option<queue::Queueable>,
 }
 
 impl Keep {
     /// The undelivered recipients when the run stopped for `why`, with
     /// whatever servers had already answered kept: the command-line
     /// arguments as typed when no recipient list was made yet.
-    fn undelivered(&self, invocation: &Invocation, why: &Failure) -> Vec<(String, String)> {
+    fn undelivered(&self, invocation: &Invocation, why: &Failure) -> Undelivered {
         if self.recipients.is_empty() {
             return invocation
                 .recipients
                 .iter()
-                .map(|r| (r.clone(), why.to_string()))
+                .map(|r| (r.clone(), why.clone()))
                 .collect();
         }
         undelivered(&self.progress.stopped(&self.recipients, why))
     }
 }
 
-fn undelivered(outcome: &Outcome) -> Vec<(String, String)> {
+/// The recipients that did not get the message, as given, each with why.
+type Undelivered = Vec<(String, Failure)>;
+
+fn undelivered(outcome: &Outcome) -> Undelivered {
     outcome
         .undelivered()
-        .map(|(recipient, failure)| (recipient.to_string(), failure.to_string()))
+        .map(|(recipient, failure)| (recipient.to_string(), failure.clone()))
         .collect()
 }
 
@@ -182,6 +188,8 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         dead_letter: None,
         recipients: Vec::new(),
         progress: Progress::default(),
+        queue: config::QueueSettings::default(),
+        queueable: None,
     };
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
         handle(invocation, &input, &env, &mut keep)
@@ -198,7 +206,16 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
             (Sysexit::Software, keep.undelivered(invocation, &why))
         }
     };
-    if exit != Sysexit::Ok {
+    if exit == Sysexit::Ok {
+        return exit;
+    }
+    let (exit, undelivered) =
+        queue::keep_for_later(invocation, &input, &keep, exit, undelivered, &env);
+    if !undelivered.is_empty() {
+        let undelivered = undelivered
+            .into_iter()
+            .map(|(recipient, failure)| (recipient, failure.to_string()))
+            .collect();
         save_dead_letter(&input, &keep, undelivered, &env);
     }
     exit
@@ -211,7 +228,7 @@ fn handle(
     input: &Input,
     env: &dyn Fn(&str) -> Option<OsString>,
     keep: &mut Keep,
-) -> (Sysexit, Vec<(String, String)>) {
+) -> (Sysexit, Undelivered) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,7 +250,7 @@ fn handle(
 }
 
 /// A stop before or outside delivery: said, and every recipient undelivered.
-fn stopped(invocation: &Invocation, keep: &Keep, stop: Stop) -> (Sysexit, Vec<(String, String)>) {
+fn stopped(invocation: &Invocation, keep: &Keep, stop: Stop) -> (Sysexit, Undelivered) {
     say(&stop.message);
     let status = if stop.exit == Sysexit::TempFail {
         codes::STOPPED
@@ -250,7 +267,7 @@ fn handle_in(
     input: &Input,
     env: &dyn Fn(&str) -> Option<OsString>,
     keep: &mut Keep,
-) -> (Sysexit, Vec<(String, String)>) {
+) -> (Sysexit, Undelivered) {
     let stopped = |keep: &Keep, stop: Stop| stopped(invocation, keep, stop);
     // FAIL7: from now on these signals stop the delivery instead of the
     // process, so the message can be saved.
@@ -272,13 +289,26 @@ fn handle_in(
             invocation.ignored.join(" ")
         ));
     }
-    let prepared = match prepare(invocation, input, env, &host_name, &mut keep.dead_letter) {
+    let prepared = match prepare(invocation, input, env, &host_name, keep) {
         Ok(prepared) => prepared,
         Err(stop) => return stopped(keep, stop),
     };
     keep.sender = prepared.envelope.sender.to_string();
     keep.recipients.clone_from(&prepared.envelope.recipients);
+    keep.queueable = Some(queue::Queueable::new(&prepared, invocation));
     fault::point("before-delivery");
+    if invocation.delivery == Some(cli::DeliveryMode::Queue) {
+        // -odq: queued without trying; `keep_for_later` does it.
+        let why = local_failure(
+            codes::STOPPED,
+            Sysexit::TempFail,
+            "not tried: -odq asks for the message to be queued",
+        );
+        return (
+            Sysexit::TempFail,
+            undelivered(&keep.progress.stopped(&keep.recipients, &why)),
+        );
+    }
     let transcript = transcript(verbose);
     transcript.note(&format!(
         "TLS mode {} ({}); {}",
@@ -293,39 +323,11 @@ fn handle_in(
     let job = Job {
         envelope: &prepared.envelope,
         mode: prepared.decision.mode,
+        bounce: false,
         open_message: &open,
         progress: &keep.progress,
     };
-    let ready = match &prepared.request.delivery {
-        Delivery::Submission {
-            submission,
-            trust,
-            login,
-        } => {
-            transcript.note(&format!("submitting to {}", submission.server()));
-            submission::Ready::new(runtime, &mut interrupts, submission, trust, login)
-                .map(Route::Submission)
-        }
-        Delivery::Direct(direct) => {
-            transcript.note(&format!(
-                "delivering directly to the MX hosts ({})",
-                direct.reason
-            ));
-            let wiring = direct::Wiring::new(direct);
-            match runtime.block_on(interrupts.unless_interrupted(wiring)) {
-                Ok(Ok(wiring)) => {
-                    transcript.note(&format!(
-                        "DNSSEC status from {}",
-                        wiring.resolver.describe()
-                    ));
-                    Ok(Route::Direct(wiring))
-                }
-                Ok(Err(stop)) => Err(Halt::Stop(stop)),
-                Err(name) => Err(Halt::Signal(name)),
-            }
-        }
-    };
-    let route = match ready {
+    let route = match Route::ready(runtime, &mut interrupts, &prepared.request, &transcript) {
         Ok(route) => route,
         Err(Halt::Signal(name)) => {
             return interrupted(keep, name, Interrupted::BeforeConnecting, verbose);
@@ -398,7 +400,46 @@ enum Route<'a> {
     Direct(direct::Wiring<'a>),
 }
 
-impl Route<'_> {
+impl<'a> Route<'a> {
+    /// The route the request names, ready to deliver: the submission
+    /// server's TLS client and secret, or the resolver for direct delivery.
+    fn ready(
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        request: &'a Request,
+        transcript: &Transcript,
+    ) -> Result<Route<'a>, Halt> {
+        match &request.delivery {
+            Delivery::Submission {
+                submission,
+                trust,
+                login,
+            } => {
+                transcript.note(&format!("submitting to {}", submission.server()));
+                submission::Ready::new(runtime, interrupts, submission, trust, login)
+                    .map(Route::Submission)
+            }
+            Delivery::Direct(direct) => {
+                transcript.note(&format!(
+                    "delivering directly to the MX hosts ({})",
+                    direct.reason
+                ));
+                let wiring = direct::Wiring::new(direct);
+                match runtime.block_on(interrupts.unless_interrupted(wiring)) {
+                    Ok(Ok(wiring)) => {
+                        transcript.note(&format!(
+                            "DNSSEC status from {}",
+                            wiring.resolver.describe()
+                        ));
+                        Ok(Route::Direct(wiring))
+                    }
+                    Ok(Err(stop)) => Err(Halt::Stop(stop)),
+                    Err(name) => Err(Halt::Signal(name)),
+                }
+            }
+        }
+    }
+
     async fn deliver(&self, job: Job<'_>, transcript: &Transcript) -> Outcome {
         match self {
             Route::Submission(ready) => ready.deliver(job, transcript).await,
@@ -425,7 +466,7 @@ fn interrupted(
     name: &str,
     when: Interrupted,
     verbose: bool,
-) -> (Sysexit, Vec<(String, String)>) {
+) -> (Sysexit, Undelivered) {
     let (said, detail) = match when {
         Interrupted::BeforeConnecting => (
             "nothing was sent",
@@ -464,7 +505,7 @@ fn prepare(
     input: &Input,
     env: &dyn Fn(&str) -> Option<OsString>,
     host_name: &str,
-    dead_letter: &mut Option<PathBuf>,
+    keep: &mut Keep,
 ) -> Result<Prepared, Stop> {
     // IN9 and friends: a malformed message is refused before anything else.
     if let Some(problem) = &input.problem {
@@ -475,7 +516,8 @@ fn prepare(
     }
     let config = config::load(invocation.config_file.as_deref())
         .map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?;
-    dead_letter.clone_from(&config.dead_letter);
+    keep.dead_letter.clone_from(&config.dead_letter);
+    keep.queue = config.queue.clone();
     let request = request::build(invocation, &config, env, host_name)?;
 
     let mut header = Header::parse(&input.header_block).map_err(|e| {

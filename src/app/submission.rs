@@ -46,6 +46,11 @@ impl Ready {
     pub async fn deliver(&self, job: Job<'_>, transcript: &Transcript) -> Outcome {
         deliver::submit(&self.submission, self.tls.as_ref(), job, transcript).await
     }
+
+    /// Several messages on one connection (a queue run).
+    pub async fn deliver_batch(&self, jobs: &[Job<'_>], transcript: &Transcript) -> Vec<Outcome> {
+        deliver::submit_batch(&self.submission, self.tls.as_ref(), jobs, transcript).await
+    }
 }
 
 /// The secret. A password command may take its time (or hang on a

@@ -136,9 +136,10 @@ fn in6_personalities_and_modes() {
         ("sendmail -bs", Personality::Sendmail, Action::SmtpStdio),
         ("sendmail -bi", Personality::Sendmail, Action::InitAliases),
         ("sendmail -I", Personality::Sendmail, Action::InitAliases),
-        ("sendmail -q", Personality::Sendmail, Action::FlushQueue),
-        ("sendmail -qRexample.org", Personality::Sendmail, Action::FlushQueue),
-        ("sendmail -q30m", Personality::Sendmail, Action::Nothing),
+        ("sendmail -q", Personality::Sendmail, Action::RunQueue),
+        ("sendmail -qRexample.org", Personality::Sendmail, Action::RunQueue),
+        ("sendmail -q30m", Personality::Sendmail, Action::RunQueue),
+        ("sendmail --remove-queued ABC", Personality::Sendmail, Action::RemoveQueued),
         ("sendmail -bh", Personality::Sendmail, Action::Nothing),
         ("sendmail r", Personality::Sendmail, Action::Send),
     ];
@@ -264,4 +265,38 @@ fn every_defined_option_is_handled() {
             assert!(!text.contains("not handled"), "{typed}: {text}");
         }
     }
+}
+
+// covers: IN5, FAIL3
+#[test]
+fn q_takes_an_interval_an_id_or_a_domain() {
+    use std::time::Duration;
+    type Case<'a> = (&'a str, Option<u64>, Option<&'a str>, Option<&'a str>);
+    let cases: &[Case] = &[
+        ("sendmail -q", None, None, None),
+        ("sendmail -q15m", Some(900), None, None),
+        ("sendmail -q1h30m", Some(5400), None, None),
+        ("sendmail -q90s", Some(90), None, None),
+        ("sendmail -q5", Some(300), None, None),
+        ("sendmail -qI0123ABCD", None, Some("0123ABCD"), None),
+        ("sendmail -qR@example.org", None, None, Some("example.org")),
+    ];
+    for (line, interval, id, site) in cases {
+        let run = ok(line).queue_run;
+        assert_eq!(run.interval, interval.map(Duration::from_secs), "{line}");
+        assert_eq!(run.id.as_deref(), *id, "{line}");
+        assert_eq!(run.site.as_deref(), *site, "{line}");
+    }
+    for bad in [
+        "sendmail -q0m",
+        "sendmail -q15x",
+        "sendmail -qX",
+        "sendmail -q1h -t",
+    ] {
+        assert!(
+            matches!(parse_from(bad.split(' ')), Err(CliError::Usage(_))),
+            "{bad}"
+        );
+    }
+    assert!(ok("sendmail -bp --json").json);
 }

@@ -154,6 +154,32 @@ impl Default for Direct {
     }
 }
 
+/// The queue's settings (top-level keys `queue`, `queue_dir`,
+/// `queue_lifetime`, `delay_warning`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// `queue = true | false`; unset: queue when a system queue is installed.
+    pub enabled: Option<bool>,
+    /// The system queue's root; `None`: /var/spool/tlsend.
+    pub dir: Option<PathBuf>,
+    /// How long an entry is retried before it is returned to its sender.
+    pub lifetime: Duration,
+    /// When the sender is told the message is still waiting; `None`: never.
+    pub delay_warning: Option<Duration>,
+}
+
+impl Default for QueueSettings {
+    fn default() -> QueueSettings {
+        QueueSettings {
+            enabled: None,
+            dir: None,
+            // Postfix's maximal_queue_lifetime.
+            lifetime: Duration::from_secs(5 * 86_400),
+            delay_warning: None,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -162,6 +188,7 @@ pub struct Config {
     pub default_account: Option<String>,
     pub dead_letter: Option<PathBuf>,
     pub direct: Direct,
+    pub queue: QueueSettings,
     /// In file order.
     accounts: Vec<Account>,
 }
@@ -205,6 +232,10 @@ impl std::error::Error for ConfigError {}
 struct RawConfig {
     default_account: Option<Spanned<String>>,
     dead_letter: Option<String>,
+    queue: Option<bool>,
+    queue_dir: Option<String>,
+    queue_lifetime: Option<Spanned<String>>,
+    delay_warning: Option<Spanned<String>>,
     direct: Option<RawDirect>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
@@ -330,11 +361,36 @@ pub fn parse_with(
         })?,
         None => Direct::default(),
     };
+    let interval = |value: &Spanned<String>, key: &str| {
+        crate::cli::parse_interval(value.get_ref()).map_err(|e| {
+            at(
+                Some(line_col(&text, value.span().start)),
+                format!("{key}: {e}"),
+            )
+        })
+    };
+    let mut queue = QueueSettings {
+        enabled: raw.queue,
+        dir: raw.queue_dir.as_deref().map(&expand),
+        ..QueueSettings::default()
+    };
+    if let Some(value) = &raw.queue_lifetime {
+        queue.lifetime = interval(value, "queue_lifetime")?;
+    }
+    if let Some(value) = &raw.delay_warning {
+        queue.delay_warning = match value.get_ref().as_str() {
+            "off" | "never" => None,
+            // Postfix's delay_warning_time when it is switched on.
+            "on" => Some(Duration::from_secs(4 * 3600)),
+            _ => Some(interval(value, "delay_warning")?),
+        };
+    }
     Ok(Config {
         path: Some(origin.to_path_buf()),
         default_account,
         dead_letter: raw.dead_letter.as_deref().map(&expand),
         direct,
+        queue,
         accounts,
     })
 }

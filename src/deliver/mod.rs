@@ -25,7 +25,7 @@ use crate::outcome::{Accepted, Failure, Outcome, Progress, RecipientOutcome};
 use crate::policy::Mode;
 use crate::smtp::{
     AuthChoice, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing, Session,
-    SessionConfig, StartTlsFailure, Step, Timeouts, Transcript, Violation,
+    SessionConfig, StartTlsFailure, Step, Timeouts, Transaction, Transcript, Violation,
 };
 use crate::status::EnhancedCode;
 use crate::tls::{TlsClient, TlsError};
@@ -123,6 +123,10 @@ pub type OpenMessage<'a> = &'a (dyn Fn() -> io::Result<Box<dyn AsyncRead + Unpin
 pub struct Job<'a> {
     pub envelope: &'a Envelope,
     pub mode: Mode,
+    /// A delivery status notification (empty return path): in require mode
+    /// it still needs verified TLS, but goes to a hop that lacks REQUIRETLS
+    /// rather than being discarded (RFC 8689 section 5).
+    pub bounce: bool,
     pub open_message: OpenMessage<'a>,
     pub progress: &'a Progress,
 }
@@ -149,6 +153,179 @@ pub async fn submit(
             outcome
         }
     }
+}
+
+/// Delivers several messages through a submission server on one
+/// connection (a queue run), RSET between transactions; a connection that
+/// breaks is opened again for the messages still to go. One outcome per
+/// job, in order; each is recorded in its job's progress as the server
+/// answers.
+pub async fn submit_batch(
+    plan: &Submission,
+    tls: Option<&TlsClient>,
+    jobs: &[Job<'_>],
+    transcript: &Transcript,
+) -> Vec<Outcome> {
+    let hop = plan.hop();
+    let server = hop.server();
+    let transcript = transcript.with_prefix(format!("tlsend: {server}: "));
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
+    let failed = |job: &Job<'_>, error: &Error| {
+        let outcome = Outcome::all_failed(
+            &job.envelope.recipients,
+            failure(Some(server.clone()), error, job.mode),
+        );
+        job.progress.record(&outcome);
+        outcome
+    };
+    while outcomes.len() < jobs.len() {
+        let rest = &jobs[outcomes.len()..];
+        if rest[0].progress.stop_requested() {
+            let stopped = Error::new(Step::Connect, ErrorKind::Stopped);
+            outcomes.extend(rest.iter().map(|job| failed(job, &stopped)));
+            break;
+        }
+        let verdict = rest[0].progress.verdict().clone();
+        let mut session = match open_secured(&hop, tls, verdict, &transcript).await {
+            Ok(session) => session,
+            Err(error) => {
+                // Nothing of any message was sent: each fails as its mode says.
+                outcomes.extend(rest.iter().map(|job| failed(job, &error)));
+                break;
+            }
+        };
+        let before = outcomes.len();
+        let mut broken = false;
+        for job in rest {
+            if job.mode == Mode::Require && hop.security == Security::Plain {
+                let error = Error::new(Step::Connect, ErrorKind::Missing(Missing::VerifiedTls));
+                outcomes.push(failed(job, &error));
+                continue;
+            }
+            if outcomes.len() > before
+                && let Err(error) = session.reset().await
+            {
+                transcript.note(&format!("connection not reusable: {error}"));
+                broken = true;
+                break;
+            }
+            match session.transact_on(*job, &server).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => {
+                    let in_sync = error.dialogue_in_sync();
+                    outcomes.push(failed(job, &error));
+                    if !in_sync {
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !broken {
+            session.quit().await;
+        } else if outcomes.len() == before {
+            // Not even one transaction on a fresh connection: give up on
+            // the next message rather than loop.
+            let error = Error::new(Step::Mail, ErrorKind::Stopped);
+            outcomes.push(failed(&rest[0], &error));
+        }
+    }
+    outcomes
+}
+
+/// An open session to a submission server, TLS and AUTH done.
+enum Secured {
+    Plain(Box<Session<TcpStream>>),
+    Tls(Box<Session<TlsStream<TcpStream>>>),
+}
+
+impl Secured {
+    async fn transact_on(&mut self, job: Job<'_>, server: &str) -> Result<Outcome, Error> {
+        match self {
+            Secured::Plain(session) => transact_on(session, job, server).await,
+            Secured::Tls(session) => transact_on(session, job, server).await,
+        }
+    }
+
+    async fn reset(&mut self) -> Result<(), Error> {
+        match self {
+            Secured::Plain(session) => session.reset().await,
+            Secured::Tls(session) => session.reset().await,
+        }
+    }
+
+    async fn quit(self) {
+        match self {
+            Secured::Plain(session) => session.quit().await,
+            Secured::Tls(session) => session.quit().await,
+        }
+    }
+}
+
+/// Connects to a submission server and runs TLS and AUTH (no message).
+async fn open_secured(
+    hop: &Hop<'_>,
+    tls: Option<&TlsClient>,
+    verdict: crate::smtp::VerdictPending,
+    transcript: &Transcript,
+) -> Result<Secured, Error> {
+    let tls = match (hop.security, tls) {
+        (Security::Plain, _) => None,
+        (_, Some(tls)) => Some(tls),
+        (_, None) => {
+            return Err(Error::new(
+                Step::Connect,
+                ErrorKind::Missing(Missing::VerifiedTls),
+            ));
+        }
+    };
+    if let Some(tls) = tls {
+        tls.preload();
+    }
+    let stream = dial(hop.name, hop.port, hop.connect_timeout, transcript).await?;
+    let config = SessionConfig {
+        ehlo_name: hop
+            .ehlo_name
+            .map(str::to_string)
+            .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
+        timeouts: hop.timeouts,
+        verdict,
+    };
+    let mut session = match (hop.security, tls) {
+        (Security::Implicit, Some(tls)) => {
+            let (stream, established) = tls
+                .handshake(hop.name, stream, hop.timeouts.command)
+                .await
+                .map_err(|e| Error::new(Step::TlsHandshake, ErrorKind::Tls(e)))?;
+            transcript.note(&format!("TLS established: {established}"));
+            Session::open(stream, Some(established), config, transcript.clone()).await?
+        }
+        (Security::StartTls, Some(tls)) => {
+            let session = Session::open(stream, None, config, transcript.clone()).await?;
+            match session.starttls(tls, hop.name).await {
+                Ok(session) => session,
+                Err(StartTlsFailure::Refused { error, session }) => {
+                    session.quit().await;
+                    return Err(error);
+                }
+                Err(StartTlsFailure::Broken(error)) => return Err(error),
+            }
+        }
+        _ => {
+            return Ok(Secured::Plain(Box::new(
+                Session::open(stream, None, config, transcript.clone()).await?,
+            )));
+        }
+    };
+    if let Some((credentials, choice)) = hop.credentials
+        && let Err(error) = session
+            .authenticate(credentials, *choice, (hop.name, hop.port))
+            .await
+    {
+        session.quit().await;
+        return Err(error);
+    }
+    Ok(Secured::Tls(Box::new(session)))
 }
 
 /// One attempt on one server. `Err` means the session failed for every
@@ -253,9 +430,7 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     session
         .transcript()
         .note(&format!("REQUIRETLS {requiretls} after TLS"));
-    if job.mode == Mode::Require
-        && let Err(error) = session.require_tls_ready()
-    {
+    if let Err(error) = requiretls_use(&session, job) {
         session.quit().await;
         return Err(error);
     }
@@ -270,52 +445,99 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
     transact(session, job, server).await
 }
 
+/// Whether MAIL FROM carries REQUIRETLS for `job` on this session, or why
+/// the job must not be sent here (RFC 8689 4.2.1 steps 4-5).
+fn requiretls_use<S: AsyncRead + AsyncWrite + Unpin>(
+    session: &Session<S>,
+    job: Job<'_>,
+) -> Result<bool, Error> {
+    if job.mode != Mode::Require {
+        return Ok(false);
+    }
+    match session.require_tls_ready() {
+        Ok(()) => Ok(true),
+        // RFC 8689 section 5: a notification with an empty return path is
+        // not discarded because the next hop lacks REQUIRETLS; it still
+        // travels only over verified TLS.
+        Err(error)
+            if job.bounce && matches!(error.kind, ErrorKind::Missing(Missing::RequireTls)) =>
+        {
+            session.transcript().note(
+                "a notification: sent without REQUIRETLS, over verified TLS (RFC 8689 section 5)",
+            );
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     mut session: Session<S>,
     job: Job<'_>,
     server: String,
 ) -> Result<Outcome, Error> {
-    let Job { envelope, mode, .. } = job;
+    match transact_on(&mut session, job, &server).await {
+        Ok(outcome) => {
+            if outcome.recipients.iter().any(|r| r.result.is_ok()) {
+                session.quit_without_reply().await;
+            } else {
+                session.quit().await;
+            }
+            Ok(outcome)
+        }
+        Err(error) => {
+            session.quit().await;
+            Err(error)
+        }
+    }
+}
+
+/// One mail transaction on an open session, which stays open. `Err`: the
+/// transaction failed as a whole (the caller decides about QUIT).
+async fn transact_on<S: AsyncRead + AsyncWrite + Unpin>(
+    session: &mut Session<S>,
+    job: Job<'_>,
+    server: &str,
+) -> Result<Outcome, Error> {
     if job.progress.stop_requested() {
         // A signal came while this session was being set up (another
         // domain's verdict is awaited): nothing of the message goes out.
-        session.quit().await;
         return Err(Error::new(Step::Mail, ErrorKind::Stopped));
     }
-    let message = match (job.open_message)() {
-        Ok(message) => message,
-        Err(e) => {
-            session.quit().await;
-            return Err(Error::new(Step::Data, ErrorKind::Message(e)));
-        }
-    };
-    let result = session
-        .send_message(envelope, message, mode == Mode::Require)
-        .await;
-    let transaction = match result {
-        Ok(transaction) => transaction,
-        Err(error) => {
-            session.quit().await;
-            return Err(error);
-        }
-    };
-    let recipients = envelope
+    let require = requiretls_use(session, job)?;
+    let message =
+        (job.open_message)().map_err(|e| Error::new(Step::Data, ErrorKind::Message(e)))?;
+    let transaction = session.send_message(job.envelope, message, require).await?;
+    let outcome = transaction_outcome(job, transaction, server);
+    // The server has answered for every recipient: record that before
+    // anything else can stop this run, QUIT included.
+    job.progress.record(&outcome);
+    Ok(outcome)
+}
+
+/// Each recipient's result from the replies to its RCPT and to the data.
+fn transaction_outcome(job: Job<'_>, transaction: Transaction, server: &str) -> Outcome {
+    let mode = job.mode;
+    let recipients = job
+        .envelope
         .recipients
         .iter()
         .zip(transaction.recipients)
         .map(|(recipient, rcpt_reply)| {
             let result = if !rcpt_reply.is_positive() {
                 let error = Error::new(Step::Rcpt, ErrorKind::Reply(rcpt_reply));
-                Err(failure(Some(server.clone()), &error, mode))
+                Err(failure(Some(server.to_string()), &error, mode))
             } else {
                 match &transaction.data {
                     DataOutcome::Accepted(reply) => Ok(Accepted {
-                        server: server.clone(),
+                        server: server.to_string(),
                         reply: reply.clone(),
                     }),
-                    DataOutcome::Failed(error) => Err(failure(Some(server.clone()), error, mode)),
+                    DataOutcome::Failed(error) => {
+                        Err(failure(Some(server.to_string()), error, mode))
+                    }
                     DataOutcome::NoRecipients => Err(Failure {
-                        server: Some(server.clone()),
+                        server: Some(server.to_string()),
                         classified: Classified {
                             status: EnhancedCode::new(5, 5, 0),
                             exit: Sysexit::Protocol,
@@ -332,16 +554,7 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
             }
         })
         .collect();
-    let outcome = Outcome { recipients };
-    // The server has answered for every recipient: record that before
-    // anything else can stop this run, QUIT included.
-    job.progress.record(&outcome);
-    if outcome.recipients.iter().any(|r| r.result.is_ok()) {
-        session.quit_without_reply().await;
-    } else {
-        session.quit().await;
-    }
-    Ok(outcome)
+    Outcome { recipients }
 }
 
 /// Resolves and connects within `limit`, trying each address in turn.

@@ -531,14 +531,20 @@ mod tests {
             ("path in id", mutate(&|v| v["id"] = "../etc".into())),
             ("empty id", mutate(&|v| v["id"] = "".into())),
             ("bad sender", mutate(&|v| v["sender"] = "a b".into())),
-            ("no recipients", mutate(&|v| v["recipients"] = serde_json::json!([]))),
+            (
+                "no recipients",
+                mutate(&|v| v["recipients"] = serde_json::json!([])),
+            ),
             (
                 "bad recipient",
                 mutate(&|v| v["recipients"][0]["address"] = "x\r\nRCPT TO:<y>".into()),
             ),
             ("unknown field", mutate(&|v| v["extra"] = 1.into())),
             ("bounce with sender", mutate(&|v| v["bounce"] = true.into())),
-            ("envid with space", mutate(&|v| v["dsn"]["envid"] = "a b".into())),
+            (
+                "envid with space",
+                mutate(&|v| v["dsn"]["envid"] = "a b".into()),
+            ),
         ];
         for (why, result) in cases {
             match (why, result) {
@@ -555,7 +561,14 @@ mod tests {
     // covers: FAIL3
     #[test]
     fn backoff_doubles_from_five_minutes_to_about_an_hour() {
-        let table = [(1, 300), (2, 600), (3, 1200), (4, 2400), (5, 4000), (40, 4000)];
+        let table = [
+            (1, 300),
+            (2, 600),
+            (3, 1200),
+            (4, 2400),
+            (5, 4000),
+            (40, 4000),
+        ];
         for (attempts, wait) in table {
             assert_eq!(backoff(attempts), wait, "after {attempts} attempts");
         }

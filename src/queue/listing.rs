@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use super::entry::State;
 use super::store::Listed;
+use crate::text::printable as one_line;
 
 /// The text listing.
 pub fn text(listed: &[Listed], now: i64) -> String {
@@ -170,14 +171,6 @@ pub fn iso(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-/// Text from a file other users may have written, made safe for one line
-/// of a terminal: no line breaks, no control characters.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +219,7 @@ mod tests {
         let text = text(&listed(), 1_796_003_660);
         let expected = "\
 00000FA03C9D1E22B7A4 1234 7260 require <alice@example.org> active
-    pending <bob@example.net> attempts=3 next=2026-11-30T03:00:00Z status=4.4.1 detail: mx.example.net: connection  refused
+    pending <bob@example.net> attempts=3 next=2026-11-30T03:00:00Z status=4.4.1 detail: mx.example.net: connection\\r\\nrefused
     delivered <carol@example.com> attempts=1 status=2.0.0 detail: 250 2.0.0 Ok: queued
 -- 1 entry, 1 recipient pending, 1234 bytes
 ";
@@ -250,7 +243,10 @@ mod tests {
         assert_eq!(entry["sender"], "alice@example.org");
         assert_eq!(entry["active"], true);
         assert_eq!(entry["recipients"][0]["state"], "pending");
-        assert_eq!(entry["recipients"][0]["next_attempt"], "2026-11-30T03:00:00Z");
+        assert_eq!(
+            entry["recipients"][0]["next_attempt"],
+            "2026-11-30T03:00:00Z"
+        );
         assert_eq!(entry["recipients"][1]["state"], "delivered");
         assert!(entry["recipients"][1].get("next_attempt").is_none());
     }

@@ -55,6 +55,9 @@ pub struct Listed {
     pub owner: u32,
 }
 
+/// An entry `-bp` could not read: its id and why.
+pub type Unreadable = (String, String);
+
 /// An entry this process holds the lock of, with its current state.
 #[derive(Debug)]
 pub struct Locked {
@@ -159,6 +162,14 @@ impl Queue {
                 .create(dir)?;
         }
         Ok(())
+    }
+
+    /// Creates `queue/` (mode 0700) if it is not there: the runner's own.
+    pub fn create_entries_dir(&self) -> io::Result<()> {
+        match fs::DirBuilder::new().mode(0o700).create(&self.entries) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Drops a message into the maildrop: `entry`'s state line, then
@@ -361,14 +372,18 @@ impl Queue {
             return Ok(false);
         }
         let line = entry.to_line();
-        write_atomically(&self.entries, &entry.id, &mut [&mut &line[..], &mut &*message])?;
+        write_atomically(
+            &self.entries,
+            &entry.id,
+            &mut [&mut &line[..], &mut &*message],
+        )?;
         sync_dir(&self.entries)?;
         Ok(true)
     }
 
     /// Every entry, dropped or taken in, for `-bp`. Entries that cannot be
     /// read are returned as errors beside them, never skipped silently.
-    pub fn list(&self) -> io::Result<(Vec<Listed>, Vec<(String, String)>)> {
+    pub fn list(&self) -> io::Result<(Vec<Listed>, Vec<Unreadable>)> {
         let mut listed = Vec::new();
         let mut problems = Vec::new();
         for id in self.ids()? {
@@ -466,6 +481,11 @@ impl Locked {
             .open(self.entries.join(&self.entry.id))?;
         file.seek(SeekFrom::Start(self.message_offset))?;
         Ok(file)
+    }
+
+    /// Where the message is: the entry's file and the offset it starts at.
+    pub fn message_location(&self) -> (PathBuf, u64) {
+        (self.entries.join(&self.entry.id), self.message_offset)
     }
 
     /// The message's bytes, at most `limit` of them (for notifications).

@@ -19,7 +19,13 @@ fn entry(id: &str) -> Entry {
         size: Some(17),
         dsn: Dsn::default(),
     };
-    Entry::new(id.into(), 1000, &envelope, Mode::Require, "--require-tls".into())
+    Entry::new(
+        id.into(),
+        1000,
+        &envelope,
+        Mode::Require,
+        "--require-tls".into(),
+    )
 }
 
 fn queue() -> (tempfile::TempDir, Queue) {
@@ -56,7 +62,9 @@ fn a_dropped_message_is_taken_in_and_reads_back_whole() {
 #[test]
 fn a_locked_entry_is_not_handed_to_a_second_runner() {
     let (_dir, queue) = queue();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     queue.import(2000).unwrap();
     let first = queue.lock("AAAA1").unwrap();
     assert!(first.is_some());
@@ -69,7 +77,9 @@ fn a_locked_entry_is_not_handed_to_a_second_runner() {
 #[test]
 fn a_saved_state_wins_and_a_finished_entry_is_removed() {
     let (_dir, queue) = queue();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     queue.import(2000).unwrap();
     let mut locked = queue.lock("AAAA1").unwrap().unwrap();
     locked.entry.recipients[0].state = State::Delivered;
@@ -82,16 +92,28 @@ fn a_saved_state_wins_and_a_finished_entry_is_removed() {
     locked.save().unwrap();
     drop(locked);
     assert!(queue.ids().unwrap().is_empty());
-    assert_eq!(fs::read_dir(queue.entries_dir()).unwrap().filter(|e| {
-        !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')
-    }).count(), 0);
+    assert_eq!(
+        fs::read_dir(queue.entries_dir())
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count(),
+        0
+    );
 }
 
 // covers: FAIL3
 #[test]
 fn a_removed_entry_held_open_by_a_late_runner_is_not_delivered_again() {
     let (_dir, queue) = queue();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     queue.import(2000).unwrap();
     let mut first = queue.lock("AAAA1").unwrap().unwrap();
     // The second runner opened the file before the first removed it.
@@ -107,7 +129,9 @@ fn a_removed_entry_held_open_by_a_late_runner_is_not_delivered_again() {
 #[test]
 fn an_import_interrupted_after_copying_is_finished_without_a_duplicate() {
     let (_dir, queue) = queue();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     // The state a crash between the copy and the removal of the drop leaves.
     let dropped = fs::read(queue.maildrop_dir().join("AAAA1")).unwrap();
     fs::write(queue.entries_dir().join("AAAA1.new"), &dropped).unwrap();
@@ -141,7 +165,17 @@ fn dropped_files_that_are_not_entries_are_left_and_reported() {
         .map(|r| r.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["BAD1", "HARD1", "HARD2", "LINK1", "MISMATCH", "name.with.dots"]);
+    assert_eq!(
+        names,
+        [
+            "BAD1",
+            "HARD1",
+            "HARD2",
+            "LINK1",
+            "MISMATCH",
+            "name.with.dots"
+        ]
+    );
     assert!(queue.ids().unwrap().is_empty());
     assert!(drop.join("BAD1").exists());
 }
@@ -152,7 +186,10 @@ fn stale_temporary_files_and_orphaned_states_are_tidied() {
     fs::write(queue.maildrop_dir().join(".X.tmp"), b"half").unwrap();
     fs::write(queue.entries_dir().join("GONE.state"), b"{}").unwrap();
     queue.import(fault::now()).unwrap();
-    assert!(queue.maildrop_dir().join(".X.tmp").exists(), "a fresh one is a writer at work");
+    assert!(
+        queue.maildrop_dir().join(".X.tmp").exists(),
+        "a fresh one is a writer at work"
+    );
     queue.import(fault::now() + 2 * STALE_TMP_SECS).unwrap();
     assert!(!queue.maildrop_dir().join(".X.tmp").exists());
     queue.tidy(fault::now()).unwrap();
@@ -178,7 +215,9 @@ fn the_listing_shows_dropped_and_taken_entries_oldest_first() {
     older.created = 10;
     queue.drop_message(&older, &mut &MESSAGE[..]).unwrap();
     queue.import(2000).unwrap();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     let _held = queue.lock("BBBB2").unwrap().unwrap();
     let (listed, problems) = queue.list().unwrap();
     assert!(problems.is_empty());
@@ -192,7 +231,9 @@ fn the_listing_shows_dropped_and_taken_entries_oldest_first() {
 #[test]
 fn a_drop_is_private_to_its_owner_and_group() {
     let (_dir, queue) = queue();
-    queue.drop_message(&entry("AAAA1"), &mut &MESSAGE[..]).unwrap();
+    queue
+        .drop_message(&entry("AAAA1"), &mut &MESSAGE[..])
+        .unwrap();
     let mode = fs::metadata(queue.maildrop_dir().join("AAAA1"))
         .unwrap()
         .permissions()

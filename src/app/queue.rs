@@ -1,0 +1,1056 @@
+//! The queue as a run of tlsend uses it: whether one is in service, keeping
+//! what could not be delivered now (FAIL3), `-q` runs that deliver what is
+//! due and tell senders of failures (FAIL4), `-bp` and `--remove-queued`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::{Halt, Keep, Prepared, Route, Undelivered, say, settled, transcript};
+use crate::address::Address;
+use crate::cli::{DeliveryMode, Invocation};
+use crate::config::{self, QueueSettings};
+use crate::deliver::Job;
+use crate::exit::{self, Sysexit};
+use crate::fault;
+use crate::interrupt::Interrupts;
+use crate::message::Input;
+use crate::outcome::{Failure, Outcome, Progress};
+use crate::policy::Mode;
+use crate::queue::entry::{self, NotifyName};
+use crate::queue::{self as spool, Entry, Locked, Queue, State};
+use crate::request;
+use crate::route::DOMAIN_CONCURRENCY;
+use crate::smtp::{Envelope, Transcript};
+
+/// What the queue keeps of a message: the envelope, the mode and why,
+/// the route asked for, and the header as it is to be sent.
+pub(super) struct Queueable {
+    envelope: Envelope,
+    mode: Mode,
+    reason: String,
+    account: Option<String>,
+    direct: bool,
+    /// The edited header and the empty line after it.
+    head: Vec<u8>,
+}
+
+impl Queueable {
+    pub fn new(prepared: &Prepared, invocation: &Invocation) -> Queueable {
+        let mut head = Vec::with_capacity(prepared.header.len() + 2);
+        prepared.header.write_to(&mut head);
+        head.extend_from_slice(b"\r\n");
+        Queueable {
+            envelope: prepared.envelope.clone(),
+            mode: prepared.decision.mode,
+            reason: prepared.decision.reason.to_string(),
+            account: prepared.request.account.clone(),
+            direct: invocation.direct,
+            head,
+        }
+    }
+}
+
+/// A queue that takes messages, and whose it is.
+struct Target {
+    queue: Queue,
+    /// The system queue (a runner is expected) rather than the user's own.
+    system: bool,
+}
+
+/// The system queue's place.
+fn system_queue(settings: &QueueSettings) -> Queue {
+    Queue::at(
+        settings
+            .dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new(spool::SYSTEM_ROOT)),
+    )
+}
+
+/// The queue that takes this run's undelivered recipients, if one is in
+/// service: `-odq` or `-odb`, else `queue = true | false`, else whether a
+/// system queue is installed.
+fn in_service(
+    settings: &QueueSettings,
+    delivery: Option<DeliveryMode>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Option<Target>, String> {
+    let system = system_queue(settings);
+    let installed = system.installed();
+    let wanted = match delivery {
+        Some(DeliveryMode::Queue | DeliveryMode::Background) => true,
+        _ => settings.enabled.unwrap_or(installed),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    if installed {
+        return Ok(Some(Target {
+            queue: system,
+            system: true,
+        }));
+    }
+    let root = spool::user_root(env).ok_or_else(|| {
+        "no system queue is installed and no home directory is known for a queue of your own"
+            .to_string()
+    })?;
+    let queue = Queue::at(&root);
+    queue
+        .create_private()
+        .map_err(|e| format!("cannot make the queue {}: {e}", root.display()))?;
+    Ok(Some(Target {
+        queue,
+        system: false,
+    }))
+}
+
+/// FAIL3: after a run that did not deliver to everyone, queues the
+/// recipients that may still get the message when a queue is in service.
+/// Returns the exit status and the recipients left for dead.letter.
+pub(super) fn keep_for_later(
+    invocation: &Invocation,
+    input: &Input,
+    keep: &Keep,
+    exit: Sysexit,
+    undelivered: Undelivered,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> (Sysexit, Undelivered) {
+    // A panic is reported as one (FAIL7, exit 70), with the message in
+    // dead.letter: the run that failed is not to be trusted with the queue.
+    let Some(queueable) = &keep.queueable else {
+        return (exit, undelivered);
+    };
+    if exit == Sysexit::Software {
+        return (exit, undelivered);
+    }
+    let target = match in_service(&keep.queue, invocation.delivery, env) {
+        Ok(Some(target)) => target,
+        Ok(None) => return (exit, undelivered),
+        Err(e) => {
+            say(&format!("warning: the message cannot be queued: {e}"));
+            return (exit, undelivered);
+        }
+    };
+    let (later, failed): (Undelivered, Undelivered) = undelivered
+        .into_iter()
+        .partition(|(_, failure)| failure.classified.is_temporary());
+    let recipients: Vec<(Address, &Failure)> = later
+        .iter()
+        .filter_map(|(text, failure)| {
+            keep.recipients
+                .iter()
+                .find(|a| a.to_string() == *text)
+                .map(|a| (a.clone(), failure))
+        })
+        .collect();
+    if recipients.is_empty() || recipients.len() != later.len() {
+        return (exit, later.into_iter().chain(failed).collect());
+    }
+    let queue_only = invocation.delivery == Some(DeliveryMode::Queue);
+    let now = fault::now();
+    let queued = spool::new_id(now).and_then(|id| {
+        let mut entry = Entry::new(
+            id,
+            now,
+            &Envelope {
+                recipients: recipients.iter().map(|(a, _)| a.clone()).collect(),
+                ..queueable.envelope.clone()
+            },
+            queueable.mode,
+            queueable.reason.clone(),
+        );
+        entry.account.clone_from(&queueable.account);
+        entry.direct = queueable.direct;
+        if !queue_only {
+            for (recipient, (_, failure)) in entry.recipients.iter_mut().zip(&recipients) {
+                record_failure(recipient, failure, now);
+            }
+        }
+        let mut message = io::Cursor::new(&queueable.head).chain(input.body_reader()?);
+        target.queue.drop_message(&entry, &mut message)?;
+        Ok(entry.id)
+    });
+    match queued {
+        Ok(id) => {
+            if !queue_only || invocation.verbose > 0 {
+                let names: Vec<&str> = later.iter().map(|(r, _)| r.as_str()).collect();
+                let runner = if target.system {
+                    "the queue runner will retry it"
+                } else {
+                    "`tlsend -q` will retry it"
+                };
+                say(&format!(
+                    "queued as {id} in {} for {}{}; {runner}",
+                    target.queue.root.display(),
+                    names.join(", "),
+                    if queue_only {
+                        String::new()
+                    } else {
+                        format!(" ({})", later[0].1)
+                    }
+                ));
+            }
+            let exit = exit::for_outcomes(failed.iter().map(|(_, f)| Some(&f.classified)));
+            (exit, failed)
+        }
+        Err(e) => {
+            say(&format!(
+                "the message could not be queued in {}: {e}",
+                target.queue.root.display()
+            ));
+            (exit, later.into_iter().chain(failed).collect())
+        }
+    }
+}
+
+/// A failed attempt on a recipient's record: counted, explained, and the
+/// next attempt scheduled (or the recipient failed for good).
+fn record_failure(recipient: &mut entry::Recipient, failure: &Failure, now: i64) {
+    recipient.attempts = recipient.attempts.saturating_add(1);
+    recipient.last_attempt = Some(now);
+    recipient.status = Some(failure.classified.status.to_string());
+    recipient.detail = Some(match &failure.hint {
+        Some(hint) => format!("{}; {hint}", failure.detail),
+        None => failure.detail.clone(),
+    });
+    recipient.server.clone_from(&failure.server);
+    if failure.classified.is_temporary() {
+        recipient.next_attempt = now.saturating_add(entry::backoff(recipient.attempts));
+    } else {
+        recipient.state = State::Failed;
+    }
+}
+
+/// The queue `-q`, `-bp` and `--remove-queued` work on: the system queue
+/// when one is installed, else the user's own.
+fn serving(config: &config::Config, env: &dyn Fn(&str) -> Option<OsString>) -> Option<Queue> {
+    let system = system_queue(&config.queue);
+    if system.installed() {
+        return Some(system);
+    }
+    spool::user_root(env).map(|root| Queue::at(&root))
+}
+
+/// Loads the configuration for a queue command; `Err` is the exit status.
+fn load_config(invocation: &Invocation) -> Result<config::Config, Sysexit> {
+    config::load(invocation.config_file.as_deref()).map_err(|e| {
+        say(&e.to_string());
+        Sysexit::Config
+    })
+}
+
+/// Explains a queue directory that cannot be read.
+fn unreadable(queue: &Queue, e: &io::Error) -> Sysexit {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        say(&format!(
+            "cannot read the queue in {}: {e}; a system queue is read and run by the account \
+             that owns it (see \"System queue\" in tlsend(1))",
+            queue.root.display()
+        ));
+        Sysexit::NoPerm
+    } else {
+        say(&format!(
+            "cannot read the queue in {}: {e}",
+            queue.root.display()
+        ));
+        Sysexit::IoErr
+    }
+}
+
+/// `-bp` / `mailq`.
+pub(super) fn list(invocation: &Invocation) -> Sysexit {
+    let env = |key: &str| std::env::var_os(key);
+    let config = match load_config(invocation) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let listed = match serving(&config, &env) {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(queue) => queue.list().map_err(|e| unreadable(&queue, &e)),
+    };
+    let (listed, problems) = match listed {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    let now = fault::now();
+    let text = if invocation.json {
+        spool::listing::json(&listed, now)
+    } else {
+        spool::listing::text(&listed, now)
+    };
+    let _ = io::stdout().write_all(text.as_bytes());
+    for (id, problem) in &problems {
+        say(&format!("queue entry {id} cannot be read: {problem}"));
+    }
+    if problems.is_empty() {
+        Sysexit::Ok
+    } else {
+        Sysexit::IoErr
+    }
+}
+
+/// `--remove-queued ID`: deletes one entry without sending it.
+pub(super) fn remove(invocation: &Invocation) -> Sysexit {
+    let env = |key: &str| std::env::var_os(key);
+    let config = match load_config(invocation) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let id = invocation.queue_run.id.clone().unwrap_or_default();
+    if !entry::valid_id(&id) {
+        say(&format!(
+            "{id:?} is not a queue id; `tlsend -bp` lists them"
+        ));
+        return Sysexit::Usage;
+    }
+    let Some(queue) = serving(&config, &env) else {
+        say(&format!("no queue entry {id}: there is no queue"));
+        return Sysexit::Usage;
+    };
+    if let Err(e) = queue.import(fault::now()) {
+        return unreadable(&queue, &e);
+    }
+    match queue.lock(&id) {
+        Ok(Some(mut locked)) => match locked.remove() {
+            Ok(()) => {
+                say(&format!("queue entry {id} removed; it will not be sent"));
+                Sysexit::Ok
+            }
+            Err(e) => {
+                say(&format!("queue entry {id} could not be removed: {e}"));
+                Sysexit::IoErr
+            }
+        },
+        Ok(None) if queue.entries_dir().join(&id).exists() => {
+            say(&format!(
+                "queue entry {id} is being delivered by a queue run now; try again when it ends"
+            ));
+            Sysexit::TempFail
+        }
+        Ok(None) => {
+            say(&format!("no queue entry {id}; `tlsend -bp` lists them"));
+            Sysexit::Usage
+        }
+        Err(e) => unreadable(&queue, &e),
+    }
+}
+
+/// Why a queue pass ended early.
+enum PassStop {
+    Signal(&'static str),
+    Exit(Sysexit),
+}
+
+/// `-q`, `-q<interval>`, `-qI<id>`, `-qR<domain>`.
+pub(super) fn run(invocation: &Invocation) -> Sysexit {
+    let env = |key: &str| std::env::var_os(key);
+    let config = match load_config(invocation) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let Some(queue) = serving(&config, &env) else {
+        say(
+            "there is no queue to run: no system queue is installed and no home directory is known",
+        );
+        return Sysexit::Config;
+    };
+    if !queue.maildrop_dir().is_dir() && !queue.entries_dir().is_dir() {
+        // Nothing was ever queued here.
+        if invocation.verbose > 0 {
+            say(&format!("no queue in {}: nothing to do", queue.root.display()));
+        }
+        return Sysexit::Ok;
+    }
+    if let Err(e) = queue.create_entries_dir() {
+        return unreadable(&queue, &e);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            say(&format!("cannot start the I/O runtime: {e}"));
+            return Sysexit::Software;
+        }
+    };
+    let mut interrupts = {
+        let _entered = runtime.enter();
+        match Interrupts::watch() {
+            Ok(interrupts) => interrupts,
+            Err(e) => {
+                say(&format!("cannot watch for signals: {e}"));
+                return Sysexit::Software;
+            }
+        }
+    };
+    let runner = Runner {
+        invocation,
+        config: &config,
+        queue,
+        host_name: gethostname::gethostname().to_string_lossy().into_owned(),
+        transcript: transcript(invocation.verbose > 0),
+        shared: Progress::default(),
+        env: &env,
+    };
+    let interval = invocation.queue_run.interval;
+    let mut status = Sysexit::Ok;
+    loop {
+        match runner.pass(&runtime, &mut interrupts, interval.is_none()) {
+            Ok(exit) => status = status.max(exit),
+            Err(PassStop::Signal(name)) => {
+                say(&format!(
+                    "{name} received: the queue run stopped; every entry is kept for the next run"
+                ));
+                let exit = if interval.is_some() {
+                    Sysexit::Ok
+                } else {
+                    Sysexit::TempFail
+                };
+                runtime.shutdown_background();
+                return exit;
+            }
+            Err(PassStop::Exit(exit)) => {
+                runtime.shutdown_background();
+                return exit;
+            }
+        }
+        let Some(interval) = interval else {
+            break;
+        };
+        let wait = tokio::time::sleep(interval);
+        if let Err(name) = runtime.block_on(interrupts.unless_interrupted(wait)) {
+            say(&format!("{name} received: the queue runner stopped"));
+            break;
+        }
+    }
+    runtime.shutdown_background();
+    status
+}
+
+/// One queue run's fixed parts.
+struct Runner<'a> {
+    invocation: &'a Invocation,
+    config: &'a config::Config,
+    queue: Queue,
+    host_name: String,
+    transcript: Transcript,
+    /// The stop flag and verdict counter every message of the run shares.
+    shared: Progress,
+    env: &'a dyn Fn(&str) -> Option<OsString>,
+}
+
+/// An entry taken for delivery in this pass.
+struct Item {
+    locked: Rc<RefCell<Locked>>,
+    envelope: Envelope,
+    mode: Mode,
+    bounce: bool,
+    progress: Progress,
+    open: Box<dyn Fn() -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> + Sync>,
+}
+
+/// Messages up to this size are read into memory for each attempt.
+const IN_MEMORY: u64 = 1 << 20;
+
+impl Item {
+    fn new(locked: Locked, due: Vec<Address>) -> Item {
+        let entry = &locked.entry;
+        let envelope = entry.envelope(due);
+        let (mode, bounce) = (entry.mode(), entry.bounce);
+        let (path, offset) = locked.message_location();
+        let size = entry.size;
+        let open = Box::new(
+            move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
+                use std::io::Seek;
+                let mut file = std::fs::File::open(&path)?;
+                file.seek(io::SeekFrom::Start(offset))?;
+                if size <= IN_MEMORY {
+                    let mut bytes = Vec::with_capacity(size as usize);
+                    file.read_to_end(&mut bytes)?;
+                    Ok(Box::new(io::Cursor::new(bytes)))
+                } else {
+                    Ok(Box::new(tokio::fs::File::from_std(file)))
+                }
+            },
+        );
+        let locked = Rc::new(RefCell::new(locked));
+        Item {
+            progress: Progress::default(),
+            locked,
+            envelope,
+            mode,
+            bounce,
+            open,
+        }
+    }
+}
+
+/// RFC 1047: the moment a server has taken the message for some
+/// recipients, that is made durable, before the session goes on.
+fn record_acceptances(locked: &RefCell<Locked>, outcome: &Outcome) {
+    let mut locked = locked.borrow_mut();
+    let now = fault::now();
+    let mut changed = false;
+    for r in &outcome.recipients {
+        if let Ok(accepted) = &r.result
+            && let Some(recipient) = locked.entry.recipient_mut(&r.recipient)
+            && recipient.state == State::Pending
+        {
+            recipient.state = State::Delivered;
+            recipient.attempts = recipient.attempts.saturating_add(1);
+            recipient.last_attempt = Some(now);
+            recipient.status = Some(
+                accepted
+                    .reply
+                    .enhanced()
+                    .map_or_else(|| "2.0.0".to_string(), |c| c.to_string()),
+            );
+            recipient.detail = Some(accepted.reply.text());
+            recipient.server = Some(accepted.server.clone());
+            changed = true;
+        }
+    }
+    if changed {
+        fault::pause("queue-accepted");
+        if let Err(e) = locked.save() {
+            say(&format!(
+                "queue entry {}: the delivery could not be recorded: {e}; it may be sent again",
+                locked.id()
+            ));
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Takes dropped messages in, then delivers every due entry once.
+    fn pass(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        flush: bool,
+    ) -> Result<Sysexit, PassStop> {
+        let now = fault::now();
+        let io_stop = |e: io::Error| PassStop::Exit(unreadable(&self.queue, &e));
+        for rejected in self.queue.import(now).map_err(io_stop)? {
+            say(&format!(
+                "{} was left in the maildrop: {}",
+                rejected.path.display(),
+                rejected.why
+            ));
+        }
+        if let Err(e) = self.queue.tidy(now) {
+            say(&format!("tidying the queue failed: {e}"));
+        }
+        let ids = match &self.invocation.queue_run.id {
+            Some(id) => vec![id.clone()],
+            None => self.queue.ids().map_err(io_stop)?,
+        };
+        let mut status = Sysexit::Ok;
+        let mut items = Vec::new();
+        for id in &ids {
+            let locked = match self.queue.lock(id) {
+                Ok(Some(locked)) => locked,
+                Ok(None) => {
+                    if self.invocation.queue_run.id.is_some() {
+                        say(&format!(
+                            "queue entry {id} is not there, or another queue run is delivering it"
+                        ));
+                        status = status.max(Sysexit::TempFail);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    say(&format!("queue entry {id} cannot be read: {e}"));
+                    status = status.max(Sysexit::IoErr);
+                    continue;
+                }
+            };
+            if let Some(item) = self.due(locked, now, flush) {
+                items.push(item);
+            }
+        }
+        let delivered = self.deliver(runtime, interrupts, items)?;
+        Ok(status.max(delivered))
+    }
+
+    /// Expiry and the delay warning, then the recipients due now.
+    fn due(&self, mut locked: Locked, now: i64, flush: bool) -> Option<Item> {
+        let lifetime = i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(i64::MAX);
+        let warn_after = self
+            .config
+            .queue
+            .delay_warning
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+        if locked.entry.expired(now, lifetime) {
+            self.expire(&mut locked, now, lifetime);
+            return None;
+        }
+        if locked.entry.warning_due(now, warn_after) {
+            self.warn(&mut locked, now);
+        }
+        let mut due = locked.entry.due(now, flush);
+        if let Some(site) = &self.invocation.queue_run.site {
+            due.retain(|a| a.domain().is_some_and(|d| d.eq_ignore_ascii_case(site)));
+        }
+        if due.is_empty() {
+            return None;
+        }
+        let mut item = Item::new(locked, due);
+        let hook_target = item.locked.clone();
+        item.progress = Progress::joined(
+            &self.shared,
+            Box::new(move |outcome| record_acceptances(&hook_target, outcome)),
+        );
+        Some(item)
+    }
+
+    /// Delivers the items, grouped by route; records each outcome.
+    fn deliver(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        items: Vec<Item>,
+    ) -> Result<Sysexit, PassStop> {
+        let mut groups: BTreeMap<(Option<String>, bool, String), Vec<Item>> = BTreeMap::new();
+        for item in items {
+            let key = {
+                let entry = &item.locked.borrow().entry;
+                let account = entry
+                    .account
+                    .clone()
+                    .filter(|name| self.config.accounts().iter().any(|a| &a.name == name));
+                // Without a known account, the sender may select one.
+                let sender = if account.is_none() {
+                    entry.sender.clone()
+                } else {
+                    String::new()
+                };
+                (account, entry.direct, sender)
+            };
+            groups.entry(key).or_default().push(item);
+        }
+        let mut status = Sysexit::Ok;
+        for ((account, direct, sender), items) in groups {
+            let mut invocation = self.invocation.clone();
+            invocation.account = account;
+            invocation.direct |= direct;
+            invocation.sender = Some(if sender.is_empty() {
+                "<>".into()
+            } else {
+                sender
+            });
+            let request = match request::build(&invocation, self.config, self.env, &self.host_name)
+            {
+                Ok(request) => request,
+                Err(e) => {
+                    let (request::RequestError::Usage(text) | request::RequestError::Config(text)) =
+                        e;
+                    say(&format!("{} queued message(s) kept: {text}", items.len()));
+                    status = status.max(Sysexit::Config);
+                    continue;
+                }
+            };
+            let route = match Route::ready(runtime, interrupts, &request, &self.transcript) {
+                Ok(route) => route,
+                Err(Halt::Signal(name)) => return Err(PassStop::Signal(name)),
+                Err(Halt::Stop(stop)) => {
+                    say(&format!(
+                        "{} queued message(s) kept: {}",
+                        items.len(),
+                        stop.message
+                    ));
+                    status = status.max(stop.exit);
+                    continue;
+                }
+            };
+            let outcomes = self.deliver_group(runtime, interrupts, &route, &items)?;
+            let notices = self.finish(&items, outcomes);
+            drop(items);
+            if !notices.is_empty() {
+                // Notifications go out in this run, through the same routes.
+                let mut more = Vec::new();
+                for id in notices {
+                    if let Ok(Some(locked)) = self.queue.lock(&id)
+                        && let Some(item) = self.due(locked, fault::now(), true)
+                    {
+                        more.push(item);
+                    }
+                }
+                status = status.max(self.deliver(runtime, interrupts, more)?);
+            }
+        }
+        Ok(status)
+    }
+
+    /// One route's messages: one connection for all of them to a
+    /// submission server, up to [`DOMAIN_CONCURRENCY`] at once directly.
+    /// A signal stops new work; the verdicts already pending are awaited.
+    fn deliver_group(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        route: &Route<'_>,
+        items: &[Item],
+    ) -> Result<Vec<Outcome>, PassStop> {
+        let jobs: Vec<Job<'_>> = items
+            .iter()
+            .map(|item| Job {
+                envelope: &item.envelope,
+                mode: item.mode,
+                bounce: item.bounce,
+                open_message: &*item.open,
+                progress: &item.progress,
+            })
+            .collect();
+        let transcript = &self.transcript;
+        let work = async {
+            match route {
+                Route::Submission(ready) => ready.deliver_batch(&jobs, transcript).await,
+                Route::Direct(_) => {
+                    stream::iter(jobs.iter())
+                        .map(|job| route.deliver(*job, transcript))
+                        .buffered(DOMAIN_CONCURRENCY)
+                        .collect()
+                        .await
+                }
+            }
+        };
+        let mut work = Box::pin(work);
+        let name = match runtime.block_on(interrupts.unless_interrupted(&mut work)) {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(name) => name,
+        };
+        // As in a single delivery (FAIL7): a server may hold a whole
+        // message; its verdict is awaited, nothing new starts, and what
+        // was accepted is already on disk.
+        self.shared.request_stop();
+        if self.shared.verdict().is_pending() {
+            say(&format!(
+                "{name} received while a server was taking a message: waiting for its verdict; \
+                 a second signal stops at once"
+            ));
+            let verdicts = async {
+                tokio::select! {
+                    _ = &mut work => {},
+                    () = settled(self.shared.verdict()) => {},
+                }
+            };
+            let _ = runtime.block_on(interrupts.unless_interrupted(verdicts));
+        }
+        Err(PassStop::Signal(name))
+    }
+
+    /// Records each item's outcome; returns the notifications it queued.
+    fn finish(&self, items: &[Item], outcomes: Vec<Outcome>) -> Vec<String> {
+        let now = fault::now();
+        let mut notices = Vec::new();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            let mut locked = item.locked.borrow_mut();
+            let mut failed = Vec::new();
+            for r in &outcome.recipients {
+                let Err(failure) = &r.result else {
+                    continue;
+                };
+                if let Some(recipient) = locked.entry.recipient_mut(&r.recipient)
+                    && recipient.state == State::Pending
+                {
+                    record_failure(recipient, failure, now);
+                    if recipient.state == State::Failed {
+                        failed.push(recipient.address.clone());
+                    }
+                }
+            }
+            if self.invocation.verbose > 0 {
+                for r in &outcome.recipients {
+                    match &r.result {
+                        Ok(a) => say(&format!(
+                            "{}: {}: delivered via {}: {}",
+                            locked.id(),
+                            r.recipient,
+                            a.server,
+                            a.reply
+                        )),
+                        Err(f) => say(&format!(
+                            "{}: {}: not delivered: {f}",
+                            locked.id(),
+                            r.recipient
+                        )),
+                    }
+                }
+            }
+            if !failed.is_empty()
+                && let Some(id) = self.notify(&mut locked, dsn_kind::FAILURE, &failed, now)
+            {
+                notices.push(id);
+            }
+            if let Err(e) = locked.save() {
+                say(&format!(
+                    "queue entry {}: cannot record the attempt: {e}",
+                    locked.id()
+                ));
+            }
+        }
+        notices
+    }
+
+    /// The entry is older than the queue's lifetime: every recipient still
+    /// pending fails, and the sender is told.
+    fn expire(&self, locked: &mut Locked, now: i64, lifetime: i64) {
+        let mut failed = Vec::new();
+        for recipient in locked.entry.recipients.iter_mut() {
+            if recipient.state != State::Pending {
+                continue;
+            }
+            // The last temporary status, made final: 4.7.10 becomes 5.7.10.
+            let status = recipient
+                .status
+                .as_deref()
+                .and_then(|s| crate::status::EnhancedCode::parse_prefix(s).map(|(c, _)| c))
+                .unwrap_or(crate::status::EnhancedCode::new(4, 4, 7))
+                .with_class(5);
+            recipient.status = Some(status.to_string());
+            recipient.detail = Some(format!(
+                "gave up after {} in the queue{}",
+                human(lifetime),
+                recipient
+                    .detail
+                    .as_deref()
+                    .map(|d| format!("; last error: {d}"))
+                    .unwrap_or_default()
+            ));
+            recipient.state = State::Failed;
+            failed.push(recipient.address.clone());
+        }
+        say(&format!(
+            "queue entry {} expired after {}: {} recipient(s) not delivered",
+            locked.id(),
+            human(lifetime),
+            failed.len()
+        ));
+        self.notify(locked, dsn_kind::FAILURE, &failed, now);
+        if let Err(e) = locked.save() {
+            say(&format!(
+                "queue entry {}: cannot record the expiry: {e}",
+                locked.id()
+            ));
+        }
+    }
+
+    /// The delay warning (once per entry).
+    fn warn(&self, locked: &mut Locked, now: i64) {
+        let pending: Vec<String> = locked.entry.pending().map(|r| r.address.clone()).collect();
+        self.notify(locked, dsn_kind::DELAY, &pending, now);
+        locked.entry.warned = true;
+        if let Err(e) = locked.save() {
+            say(&format!(
+                "queue entry {}: cannot record the warning: {e}",
+                locked.id()
+            ));
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Queues a notification to the entry's sender about `recipients`
+    /// (FAIL4), when the sender asked for it (RFC 3461 NOTIFY) and has an
+    /// address. A require-mode message's notification carries its header
+    /// only, has an empty return path, and requires TLS like the message
+    /// (RFC 8689 section 5). Returns the notification's queue id.
+    fn notify(
+        &self,
+        locked: &mut Locked,
+        kind: NotifyName,
+        recipients: &[String],
+        now: i64,
+    ) -> Option<String> {
+        if recipients.is_empty() || !locked.entry.notify_on(kind) {
+            return None;
+        }
+        let id = match kind {
+            NotifyName::Delay => format!("{}-W", locked.id()),
+            _ => format!("{}-B{}", locked.id(), locked.entry.notices + 1),
+        };
+        let made = self.compose_notification(locked, kind, recipients, now, &id);
+        match made {
+            Ok(created) => {
+                if kind != NotifyName::Delay {
+                    locked.entry.notices += 1;
+                }
+                if created && self.invocation.verbose > 0 {
+                    say(&format!(
+                        "{}: notification {id} queued for the sender",
+                        locked.id()
+                    ));
+                }
+                Some(id)
+            }
+            Err(e) => {
+                say(&format!(
+                    "queue entry {}: the notification to the sender could not be made: {e}",
+                    locked.id()
+                ));
+                None
+            }
+        }
+    }
+
+    fn compose_notification(
+        &self,
+        locked: &Locked,
+        kind: NotifyName,
+        recipients: &[String],
+        now: i64,
+        id: &str,
+    ) -> Result<bool, String> {
+        let entry = &locked.entry;
+        let sender = Address::parse(&entry.sender).map_err(|e| e.to_string())?;
+        let require = entry.mode() == Mode::Require;
+        // RFC 8689 section 5 and FAIL5: headers only for a require-mode
+        // message, whatever RET asked; RET=HDRS is honoured too.
+        let headers_only = require || entry.dsn.ret == Some(entry::RetName::Hdrs);
+        let original = locked
+            .message_prefix(crate::dsn::BOUNCE_SIZE_LIMIT as u64 + 1)
+            .map_err(|e| format!("cannot read the message: {e}"))?;
+        let returned = if headers_only {
+            crate::dsn::Returned::Headers(crate::dsn::header_block(&original))
+        } else {
+            crate::dsn::Returned::Full(&original)
+        };
+        let time = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|t| t.with_timezone(&chrono::Local).fixed_offset())
+        };
+        let now_time = time(now).ok_or("the clock is out of range")?;
+        let addresses: Vec<(Address, &entry::Recipient)> = recipients
+            .iter()
+            .filter_map(|text| {
+                let recipient = entry.recipients.iter().find(|r| &r.address == text)?;
+                Some((Address::parse(text).ok()?, recipient))
+            })
+            .collect();
+        let reports: Vec<crate::dsn::RecipientReport<'_>> = addresses
+            .iter()
+            .map(|(address, r)| crate::dsn::RecipientReport {
+                recipient: address,
+                original_recipient: None,
+                status: r
+                    .status
+                    .as_deref()
+                    .and_then(|s| crate::status::EnhancedCode::parse_prefix(s).map(|(c, _)| c))
+                    .unwrap_or(if kind == NotifyName::Delay {
+                        crate::status::EnhancedCode::new(4, 0, 0)
+                    } else {
+                        crate::status::EnhancedCode::new(5, 0, 0)
+                    }),
+                remote_mta: r.server.as_deref().map(remote_host),
+                diagnostic: r.detail.as_deref(),
+                last_attempt: r.last_attempt.and_then(time),
+                will_retry_until: (kind == NotifyName::Delay)
+                    .then(|| {
+                        let lifetime =
+                            i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(0);
+                        time(entry.created.saturating_add(lifetime))
+                    })
+                    .flatten(),
+            })
+            .collect();
+        let mut random = [0u8; 12];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+            .map_err(|_| "the system's random number generator failed")?;
+        let message_id =
+            crate::message::compose::message_id_value(now_time, &random, &self.host_name);
+        let subject = subject_of(crate::dsn::header_block(&original));
+        let notification = crate::dsn::Notification {
+            kind: if kind == NotifyName::Delay {
+                crate::dsn::Kind::Delay
+            } else {
+                crate::dsn::Kind::Failure
+            },
+            reporting_mta: &self.host_name,
+            to: &sender,
+            envid: entry.dsn.envid.as_deref(),
+            arrival: time(entry.created).ok_or("the entry's time is out of range")?,
+            now: now_time,
+            message_id: &message_id,
+            original_subject: subject.as_deref(),
+            recipients: &reports,
+            returned,
+        };
+        let bytes = crate::dsn::compose(&notification).map_err(|e| e.to_string())?;
+        let envelope = Envelope {
+            sender: crate::address::ReversePath::Null,
+            recipients: vec![sender],
+            content: crate::smtp::Content {
+                eight_bit: bytes.iter().any(|&b| b >= 0x80),
+                utf8_header: false,
+                declared_8bitmime: false,
+            },
+            size: Some(bytes.len() as u64),
+            dsn: crate::smtp::Dsn::default(),
+        };
+        let mut notice = Entry::new(
+            id.to_string(),
+            now,
+            &envelope,
+            // Require mode stays require mode (RFC 8689 section 5); other
+            // notifications go as any message does.
+            if require {
+                Mode::Require
+            } else {
+                Mode::Default
+            },
+            format!("notification about queue entry {}", entry.id),
+        );
+        notice.bounce = true;
+        notice.account.clone_from(&entry.account);
+        notice.direct = entry.direct;
+        self.queue
+            .create(&notice, &bytes)
+            .map_err(|e| format!("cannot queue it: {e}"))
+    }
+}
+
+/// The host name in a `host[address]:port` or `host:port` server name.
+fn remote_host(server: &str) -> &str {
+    let end = server
+        .find('[')
+        .or_else(|| server.rfind(':'))
+        .unwrap_or(server.len());
+    &server[..end]
+}
+
+/// The Subject of a header block, unfolded, for the notification's text.
+fn subject_of(header: &[u8]) -> Option<String> {
+    let parsed = crate::message::Header::parse(header).ok()?;
+    let field = parsed.all("Subject").next()?;
+    Some(field.unfolded_value().trim().to_string())
+}
+
+/// A duration in the largest whole unit: "5 days", "4 hours".
+fn human(seconds: i64) -> String {
+    let units = [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    for (size, name) in units {
+        if seconds >= size && seconds % size == 0 {
+            let n = seconds / size;
+            return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+        }
+    }
+    format!("{seconds} seconds")
+}
+
+/// The two kinds of notification the runner sends.
+mod dsn_kind {
+    pub const FAILURE: super::NotifyName = super::NotifyName::Failure;
+    pub const DELAY: super::NotifyName = super::NotifyName::Delay;
+}
