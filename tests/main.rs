@@ -9,5 +9,6 @@ mod hardening;
 mod interop;
 mod mx;
 mod postfix;
+mod queue;
 mod submission;
 mod validate;

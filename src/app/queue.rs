@@ -362,7 +362,10 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
     if !queue.maildrop_dir().is_dir() && !queue.entries_dir().is_dir() {
         // Nothing was ever queued here.
         if invocation.verbose > 0 {
-            say(&format!("no queue in {}: nothing to do", queue.root.display()));
+            say(&format!(
+                "no queue in {}: nothing to do",
+                queue.root.display()
+            ));
         }
         return Sysexit::Ok;
     }
