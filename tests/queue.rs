@@ -5,7 +5,6 @@
 //! record what reached them.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::support::{Advertise, Behaviour, Replies, TestServer, Tlsend, assert_exit, pki};
 
@@ -257,4 +256,253 @@ fn odq_queues_without_trying_and_a_queue_run_uses_one_connection_for_all() {
     assert_eq!(up.connections(), 1, "one connection for the whole run");
     let rsets = up.commands().iter().filter(|c| c.line == "RSET").count();
     assert_eq!(rsets, 2, "RSET between the three transactions");
+}
+
+/// A server that keeps bob waiting (450) and takes everything else.
+fn bob_busy(requiretls: Advertise) -> TestServer {
+    TestServer::start(
+        Behaviour {
+            requiretls,
+            replies: Replies {
+                rcpt_for: vec![("bob@example.net".into(), "450 4.2.1 mailbox busy".into())],
+                ..Replies::default()
+            },
+            ..Behaviour::default()
+        },
+        pki(),
+    )
+}
+
+/// A received notification, taken apart: its MAIL command, the report's
+/// content type, and each part's content type and body.
+struct Report {
+    mail_from: String,
+    content_type: String,
+    parts: Vec<(String, String)>,
+}
+
+fn report(received: &crate::support::smtp::ReceivedMessage) -> Report {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let message = MessageParser::default()
+        .parse(&received.data)
+        .expect("a message");
+    let kind = |ct: Option<&mail_parser::ContentType<'_>>| {
+        ct.map(|c| {
+            let mut text = format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""));
+            if let Some(report) = c.attribute("report-type") {
+                text.push_str(&format!("; report-type={report}"));
+            }
+            text
+        })
+        .unwrap_or_default()
+    };
+    let root = message.root_part();
+    let parts = root
+        .sub_parts()
+        .expect("a multipart report")
+        .iter()
+        .map(|&id| {
+            let part = message.part(id).unwrap();
+            let body = &message.raw_message()
+                [part.raw_body_offset() as usize..part.raw_end_offset() as usize];
+            (
+                kind(part.content_type()),
+                String::from_utf8_lossy(body).into_owned(),
+            )
+        })
+        .collect();
+    Report {
+        mail_from: received.mail_from.clone(),
+        content_type: kind(root.content_type()),
+        parts,
+    }
+}
+
+/// Sends message `n` to bob (and `more`) through `server`; bob is queued.
+fn queue_for_bob(spool: &Spool, config: &Path, n: usize, flags: &[&str]) {
+    let output = spool
+        .tlsend(config)
+        .args(["-f", "alice@example.org"])
+        .args(flags)
+        .arg("bob@example.net")
+        .stdin(message(n))
+        .run();
+    assert_exit(&output, 0, &["queued as"]);
+}
+
+// covers: FAIL4, FAIL3
+#[test]
+fn fail4_an_expired_entry_is_returned_to_its_sender_in_a_delivery_status_notification() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "queue_lifetime = \"2d\"");
+    queue_for_bob(&spool, &config, 1, &[]);
+    // One day on: retried, still pending, no notification.
+    let run = spool
+        .tlsend(&config)
+        .arg("-q")
+        .env("TLSEND_CLOCK_OFFSET", "86400")
+        .run();
+    assert_exit(&run, 0, &[]);
+    assert_eq!(spool.entries(&config)[0]["recipients"][0]["attempts"], 2);
+    // Three days on: expired, and alice hears of it.
+    let run = spool
+        .tlsend(&config)
+        .arg("-q")
+        .env("TLSEND_CLOCK_OFFSET", "259200")
+        .run();
+    assert_exit(&run, 0, &["expired after 2 days"]);
+    assert_eq!(
+        spool.tlsend(&config).arg("-bp").run().stdout,
+        "Mail queue is empty\n"
+    );
+    let messages = server.messages();
+    let dsn = messages
+        .iter()
+        .find(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+        .expect("a notification reached the server");
+    assert_eq!(dsn.rcpt_to, ["RCPT TO:<alice@example.org>"]);
+    let report = report(dsn);
+    assert_eq!(
+        report.content_type,
+        "multipart/report; report-type=delivery-status"
+    );
+    assert_eq!(report.parts.len(), 3);
+    assert_eq!(report.parts[1].0, "message/delivery-status");
+    let status = &report.parts[1].1;
+    assert!(
+        status.contains("Final-Recipient: rfc822; bob@example.net"),
+        "{status}"
+    );
+    assert!(status.contains("Action: failed"), "{status}");
+    assert!(status.contains("Status: 5.2.1"), "{status}");
+    // A default-mode message comes back whole (RFC 3461 default).
+    assert_eq!(report.parts[2].0, "message/rfc822");
+    assert!(report.parts[2].1.contains("Body of message 1."));
+    assert!(!report.mail_from.contains("REQUIRETLS"));
+}
+
+// covers: FAIL4, FAIL5
+#[test]
+fn fail4_a_require_mode_notification_has_headers_only_an_empty_sender_and_requiretls() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "queue_lifetime = \"1d\"");
+    queue_for_bob(&spool, &config, 1, &["--require-tls", "-R", "full"]);
+    let run = spool
+        .tlsend(&config)
+        .arg("-q")
+        .env("TLSEND_CLOCK_OFFSET", "90000")
+        .run();
+    assert_exit(&run, 0, &["expired"]);
+    let messages = server.messages();
+    let dsn = messages
+        .iter()
+        .find(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+        .expect("a notification reached the server");
+    assert!(dsn.mail_from.contains("REQUIRETLS"), "{}", dsn.mail_from);
+    assert!(dsn.tls);
+    let report = report(dsn);
+    assert_eq!(report.parts[2].0, "text/rfc822-headers");
+    assert!(report.parts[2].1.contains("Subject: queued 1"));
+    assert!(!report.parts[2].1.contains("Body of message 1."));
+}
+
+// covers: FAIL4, FAIL1
+#[test]
+fn fail4_a_server_without_requiretls_fails_a_queued_require_mode_message_with_5_7_30() {
+    let spool = Spool::new();
+    let first = bob_busy(Advertise::AfterTls);
+    let without = TestServer::start(
+        Behaviour {
+            requiretls: Advertise::Never,
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let sending = spool.config("sending", &first, "");
+    let running = spool.config("running", &without, "");
+    queue_for_bob(&spool, &sending, 1, &["--require-tls"]);
+    let run = spool.tlsend(&running).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    let messages = without.messages();
+    // The message itself never reached the server: only the notification,
+    // sent without REQUIRETLS (RFC 8689 section 5) over verified TLS.
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let dsn = &messages[0];
+    assert!(dsn.mail_from.starts_with("MAIL FROM:<>"));
+    assert!(!dsn.mail_from.contains("REQUIRETLS"));
+    assert!(dsn.tls);
+    let report = report(dsn);
+    let status = &report.parts[1].1;
+    assert!(status.contains("Status: 5.7.30"), "{status}");
+    assert!(status.contains("Action: failed"), "{status}");
+    assert_eq!(report.parts[2].0, "text/rfc822-headers");
+    assert_eq!(
+        spool.tlsend(&running).arg("-bp").run().stdout,
+        "Mail queue is empty\n"
+    );
+}
+
+// covers: FAIL4
+#[test]
+fn fail4_a_delay_warning_goes_once_and_the_entry_stays() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "delay_warning = \"4h\"");
+    queue_for_bob(&spool, &config, 1, &[]);
+    for _ in 0..2 {
+        let run = spool
+            .tlsend(&config)
+            .arg("-q")
+            .env("TLSEND_CLOCK_OFFSET", "18000")
+            .run();
+        assert_exit(&run, 0, &[]);
+    }
+    let warnings: Vec<_> = server
+        .messages()
+        .into_iter()
+        .filter(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning only");
+    let report = report(&warnings[0]);
+    let status = &report.parts[1].1;
+    assert!(status.contains("Action: delayed"), "{status}");
+    assert!(status.contains("Will-Retry-Until:"), "{status}");
+    let entries = spool.entries(&config);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["recipients"][0]["state"], "pending");
+}
+
+// covers: FAIL4
+#[test]
+fn fail4_nobody_is_told_when_the_sender_is_empty_or_asked_never() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "queue_lifetime = \"1d\"");
+    queue_for_bob(&spool, &config, 1, &["-N", "never"]);
+    let output = spool
+        .tlsend(&config)
+        .args(["-f", "<>", "bob@example.net"])
+        .stdin(message(2))
+        .run();
+    assert_exit(&output, 0, &["queued as"]);
+    let run = spool
+        .tlsend(&config)
+        .arg("-q")
+        .env("TLSEND_CLOCK_OFFSET", "90000")
+        .run();
+    assert_exit(&run, 0, &["expired"]);
+    assert!(
+        !server
+            .messages()
+            .iter()
+            .any(|m| m.mail_from.starts_with("MAIL FROM:<>")
+                && m.rcpt_to.iter().any(|r| r.contains("alice"))),
+        "no notification"
+    );
+    assert_eq!(
+        spool.tlsend(&config).arg("-bp").run().stdout,
+        "Mail queue is empty\n"
+    );
 }

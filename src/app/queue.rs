@@ -556,6 +556,7 @@ impl Runner<'_> {
         };
         let mut status = Sysexit::Ok;
         let mut items = Vec::new();
+        let mut notices = Vec::new();
         for id in &ids {
             let locked = match self.queue.lock(id) {
                 Ok(Some(locked)) => locked,
@@ -574,16 +575,47 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            if let Some(item) = self.due(locked, now, flush) {
+            if let Some(item) = self.due(locked, now, flush, &mut notices) {
                 items.push(item);
             }
         }
-        let delivered = self.deliver(runtime, interrupts, items)?;
-        Ok(status.max(delivered))
+        status = status.max(self.deliver(runtime, interrupts, items)?);
+        // Notifications of expiry and delay go out in this run too.
+        status = status.max(self.deliver_notices(runtime, interrupts, notices)?);
+        Ok(status)
+    }
+
+    /// Delivers the notifications this run queued, through the routes
+    /// their messages took.
+    fn deliver_notices(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        notices: Vec<String>,
+    ) -> Result<Sysexit, PassStop> {
+        if notices.is_empty() {
+            return Ok(Sysexit::Ok);
+        }
+        let mut items = Vec::new();
+        let mut more = Vec::new();
+        for id in notices {
+            if let Ok(Some(locked)) = self.queue.lock(&id)
+                && let Some(item) = self.due(locked, fault::now(), true, &mut more)
+            {
+                items.push(item);
+            }
+        }
+        self.deliver(runtime, interrupts, items)
     }
 
     /// Expiry and the delay warning, then the recipients due now.
-    fn due(&self, mut locked: Locked, now: i64, flush: bool) -> Option<Item> {
+    fn due(
+        &self,
+        mut locked: Locked,
+        now: i64,
+        flush: bool,
+        notices: &mut Vec<String>,
+    ) -> Option<Item> {
         let lifetime = i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(i64::MAX);
         let warn_after = self
             .config
@@ -591,11 +623,11 @@ impl Runner<'_> {
             .delay_warning
             .and_then(|d| i64::try_from(d.as_secs()).ok());
         if locked.entry.expired(now, lifetime) {
-            self.expire(&mut locked, now, lifetime);
+            notices.extend(self.expire(&mut locked, now, lifetime));
             return None;
         }
         if locked.entry.warning_due(now, warn_after) {
-            self.warn(&mut locked, now);
+            notices.extend(self.warn(&mut locked, now));
         }
         let mut due = locked.entry.due(now, flush);
         if let Some(site) = &self.invocation.queue_run.site {
@@ -675,18 +707,8 @@ impl Runner<'_> {
             let outcomes = self.deliver_group(runtime, interrupts, &route, &items)?;
             let notices = self.finish(&items, outcomes);
             drop(items);
-            if !notices.is_empty() {
-                // Notifications go out in this run, through the same routes.
-                let mut more = Vec::new();
-                for id in notices {
-                    if let Ok(Some(locked)) = self.queue.lock(&id)
-                        && let Some(item) = self.due(locked, fault::now(), true)
-                    {
-                        more.push(item);
-                    }
-                }
-                status = status.max(self.deliver(runtime, interrupts, more)?);
-            }
+            // Notifications go out in this run, through the same routes.
+            status = status.max(self.deliver_notices(runtime, interrupts, notices)?);
         }
         Ok(status)
     }
@@ -804,7 +826,7 @@ impl Runner<'_> {
 
     /// The entry is older than the queue's lifetime: every recipient still
     /// pending fails, and the sender is told.
-    fn expire(&self, locked: &mut Locked, now: i64, lifetime: i64) {
+    fn expire(&self, locked: &mut Locked, now: i64, lifetime: i64) -> Option<String> {
         let mut failed = Vec::new();
         for recipient in locked.entry.recipients.iter_mut() {
             if recipient.state != State::Pending {
@@ -836,19 +858,20 @@ impl Runner<'_> {
             human(lifetime),
             failed.len()
         ));
-        self.notify(locked, dsn_kind::FAILURE, &failed, now);
+        let notice = self.notify(locked, dsn_kind::FAILURE, &failed, now);
         if let Err(e) = locked.save() {
             say(&format!(
                 "queue entry {}: cannot record the expiry: {e}",
                 locked.id()
             ));
         }
+        notice
     }
 
     /// The delay warning (once per entry).
-    fn warn(&self, locked: &mut Locked, now: i64) {
+    fn warn(&self, locked: &mut Locked, now: i64) -> Option<String> {
         let pending: Vec<String> = locked.entry.pending().map(|r| r.address.clone()).collect();
-        self.notify(locked, dsn_kind::DELAY, &pending, now);
+        let notice = self.notify(locked, dsn_kind::DELAY, &pending, now);
         locked.entry.warned = true;
         if let Err(e) = locked.save() {
             say(&format!(
@@ -856,6 +879,7 @@ impl Runner<'_> {
                 locked.id()
             ));
         }
+        notice
     }
 }
 
