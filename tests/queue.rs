@@ -506,3 +506,227 @@ fn fail4_nobody_is_told_when_the_sender_is_empty_or_asked_never() {
         "Mail queue is empty\n"
     );
 }
+
+fn pending_attempts(spool: &Spool, config: &Path) -> Vec<u64> {
+    spool
+        .entries(config)
+        .iter()
+        .flat_map(|e| e["recipients"].as_array().unwrap().clone())
+        .map(|r| r["attempts"].as_u64().unwrap())
+        .collect()
+}
+
+// covers: FAIL3, IN5
+#[test]
+fn fail3_q_interval_honours_backoff_and_stops_cleanly_on_sigterm() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "");
+    queue_for_bob(&spool, &config, 1, &[]);
+    // Queued after attempt 1: the next is due in 5 minutes. A runner that
+    // honours backoff leaves it alone now…
+    let mut runner = spool.tlsend(&config);
+    runner.arg("-q1h");
+    let running = runner.start();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    running.signal(rustix::process::Signal::TERM);
+    let output = running.finish();
+    assert_exit(&output, 0, &["SIGTERM"]);
+    assert_eq!(pending_attempts(&spool, &config), [1]);
+    let mails = |server: &TestServer| {
+        server
+            .commands_so_far()
+            .iter()
+            .filter(|c| c.line.starts_with("MAIL FROM"))
+            .count()
+    };
+    assert_eq!(mails(&server), 1, "only the first attempt so far");
+    // …and takes it once its time has come (here: 6 minutes later).
+    let mut runner = spool.tlsend(&config);
+    runner.arg("-q1h").env("TLSEND_CLOCK_OFFSET", "360");
+    let running = runner.start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mails(&server) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    running.signal(rustix::process::Signal::TERM);
+    assert_exit(&running.finish(), 0, &[]);
+    assert_eq!(pending_attempts(&spool, &config), [2]);
+    // Attempt 2 failed: the wait doubles to 10 minutes after it.
+    let entry = &spool.entries(&config)[0]["recipients"][0];
+    let next = entry["next_attempt"].as_str().unwrap().to_string();
+    let last = entry["last_attempt"].as_str().unwrap().to_string();
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+    assert_eq!(parse(&next) - parse(&last), 600);
+    // A plain -q tries every entry now, whatever its backoff.
+    spool.tlsend(&config).arg("-q").run();
+    assert_eq!(pending_attempts(&spool, &config), [3]);
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_two_concurrent_queue_runs_deliver_each_message_once() {
+    let spool = Spool::new();
+    let server = TestServer::start(
+        Behaviour {
+            end_of_data_delay: Some(std::time::Duration::from_millis(30)),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let config = spool.config("config", &server, "");
+    for n in 0..12 {
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let first = spool.tlsend(&config).arg("-q").start();
+    let second = spool.tlsend(&config).arg("-q").start();
+    assert_exit(&first.finish(), 0, &[]);
+    assert_exit(&second.finish(), 0, &[]);
+    let mut expected: Vec<String> = (0..12).map(|n| format!("queued {n}")).collect();
+    expected.sort();
+    assert_eq!(subjects(&server), expected, "each message exactly once");
+    assert_eq!(
+        spool.tlsend(&config).arg("-bp").run().stdout,
+        "Mail queue is empty\n"
+    );
+}
+
+// covers: FAIL3, IN5
+#[test]
+fn qi_delivers_one_entry_and_remove_queued_deletes_one() {
+    let spool = Spool::new();
+    let server = good();
+    let config = spool.config("config", &server, "");
+    let mut ids: Vec<String> = Vec::new();
+    for n in 1..=3 {
+        spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        let entries = spool.entries(&config);
+        // Nothing is taken in by a listing: a dropped entry shows as such.
+        assert!(entries.iter().all(|e| e["dropped"] == true));
+        let new = entries
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .find(|id| !ids.contains(id))
+            .unwrap();
+        ids.push(new);
+    }
+    let output = spool.tlsend(&config).arg(format!("-qI{}", ids[1])).run();
+    assert_exit(&output, 0, &[]);
+    assert_eq!(subjects(&server), ["queued 2"]);
+    let output = spool
+        .tlsend(&config)
+        .args(["--remove-queued", &ids[0]])
+        .run();
+    assert_exit(&output, 0, &["removed"]);
+    let output = spool
+        .tlsend(&config)
+        .args(["--remove-queued", &ids[0]])
+        .run();
+    assert_exit(&output, 64, &["no queue entry"]);
+    let output = spool
+        .tlsend(&config)
+        .args(["--remove-queued", "../x"])
+        .run();
+    assert_exit(&output, 64, &["not a queue id"]);
+    let left: Vec<String> = spool
+        .entries(&config)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [ids[2].clone()]);
+    spool.tlsend(&config).arg("-q").run();
+    assert_eq!(subjects(&server), ["queued 2", "queued 3"]);
+}
+
+// covers: FAIL3, IN6
+#[test]
+fn bp_and_mailq_list_the_queue_in_the_documented_format() {
+    let spool = Spool::new();
+    let server = bob_busy(Advertise::AfterTls);
+    let config = spool.config("config", &server, "");
+    let mut mailq = spool.tlsend(&config);
+    mailq.as_program("mailq");
+    let empty = mailq.run();
+    assert_eq!(
+        (empty.code, empty.stdout.as_str()),
+        (Some(0), "Mail queue is empty\n")
+    );
+    queue_for_bob(&spool, &config, 1, &["--require-tls"]);
+    let text = mailq.run().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let head: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(head.len(), 6, "{text}");
+    assert_eq!(head[0].len(), 20);
+    assert!(head[1].parse::<u64>().unwrap() > 100);
+    assert!(head[2].parse::<u64>().unwrap() < 60);
+    assert_eq!(&head[3..], ["require", "<alice@example.org>", "dropped"]);
+    assert!(
+        lines[1].starts_with("    pending <bob@example.net> attempts=1 next=20"),
+        "{text}"
+    );
+    assert!(lines[1].contains(" status=4.2.1 detail: "), "{text}");
+    assert!(lines[1].contains("450 4.2.1 mailbox busy"), "{text}");
+    assert!(
+        lines[2].starts_with("-- 1 entry, 1 recipient pending, "),
+        "{text}"
+    );
+    let json = spool.listing(&config);
+    let entry = &json["entries"][0];
+    assert_eq!(entry["id"], head[0]);
+    assert_eq!(entry["mode"], "require");
+    assert_eq!(entry["reason"], "command-line flag --require-tls");
+    assert_eq!(entry["recipients"][0]["status"], "4.2.1");
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_queue_true_without_a_system_queue_uses_the_users_own_queue() {
+    let spool = Spool::new();
+    std::fs::remove_dir(spool.root().join("maildrop")).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let down = failing("421 4.3.2 shutting down");
+    let up = good();
+    let sending = spool.config("sending", &down, "queue = true");
+    let running = spool.config("running", &up, "");
+    let output = spool
+        .tlsend(&sending)
+        .env("XDG_STATE_HOME", state.path())
+        .args(["-f", "alice@example.org", "bob@example.net"])
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 0, &["queued as", "tlsend -q"]);
+    let mode = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    let root = state.path().join("tlsend");
+    assert_eq!(mode(&root.join("maildrop")), 0o700);
+    assert_eq!(mode(&root.join("queue")), 0o700);
+    let run = spool
+        .tlsend(&running)
+        .env("XDG_STATE_HOME", state.path())
+        .arg("-q")
+        .run();
+    assert_exit(&run, 0, &[]);
+    assert_eq!(subjects(&up), ["queued 1"]);
+    // -odb queues on failure too, with no queue configured.
+    let plain = spool.config("plain", &down, "");
+    let output = spool
+        .tlsend(&plain)
+        .env("XDG_STATE_HOME", state.path())
+        .args(["-odb", "-f", "alice@example.org", "bob@example.net"])
+        .stdin(message(2))
+        .run();
+    assert_exit(&output, 0, &["queued as"]);
+}

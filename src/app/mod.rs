@@ -61,9 +61,9 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
     };
     match invocation.action {
         Action::Send => send(&invocation, io::stdin().lock()),
-        Action::ListQueue => queue::list(&invocation),
-        Action::RunQueue => queue::run(&invocation),
-        Action::RemoveQueued => queue::remove(&invocation),
+        Action::ListQueue => guarded(|| queue::list(&invocation)),
+        Action::RunQueue => guarded(|| queue::run(&invocation)),
+        Action::RemoveQueued => guarded(|| queue::remove(&invocation)),
         Action::InitAliases | Action::Nothing => Sysexit::Ok,
         Action::SmtpStdio => {
             say(
@@ -72,6 +72,12 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
             Sysexit::Usage
         }
     }
+}
+
+/// Runs a queue command; a panic (reported by the hook) is exit 70, and
+/// leaves every entry as it was on disk: locks die with their files.
+fn guarded(command: impl FnOnce() -> Sysexit) -> Sysexit {
+    panic::catch_unwind(AssertUnwindSafe(command)).unwrap_or(Sysexit::Software)
 }
 
 /// Writes one `tlsend: …` line to stderr; a closed stderr is not an error

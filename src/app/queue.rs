@@ -426,7 +426,7 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
         let Some(interval) = interval else {
             break;
         };
-        let wait = tokio::time::sleep(interval);
+        let wait = async { tokio::time::sleep(interval).await };
         if let Err(name) = runtime.block_on(interrupts.unless_interrupted(wait)) {
             say(&format!("{name} received: the queue runner stopped"));
             break;
