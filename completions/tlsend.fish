@@ -27,7 +27,8 @@ complete -c tlsend -s V -d 'Envelope identifier for delivery status notification
 complete -c tlsend -s O -d 'requiretls=yes (same as --require-tls) or requiretls=no (same as --tls-optional); other options are ignored.' -r
 complete -c tlsend -s o -d 'Sendmail options: -oi as -i; -odi, -odb, -odq delivery mode; -oem, -oep, -oeq, -oew error mode; every other -oX… is ignored. "-o x value" (a separate one-letter option other than i, m, 7, 8) takes the next argument as its value.' -r
 complete -c tlsend -s b -d '-bm send (default), -bp list the queue, -bs SMTP on standard input, -bi rebuild aliases (nothing to do); -bh and -bH are ignored.' -r
-complete -c tlsend -s q -d 'Run the queue (-q, -qR<site>, -qI<id>); -q<interval> is ignored.' -r
+complete -c tlsend -s q -d 'Run the queue: -q tries every entry now; -q<interval> (-q15m, -q1h) runs it every interval until stopped, honouring backoff; -qI<id> one entry; -qR<domain> entries with a recipient there.' -r
+complete -c tlsend -l remove-queued -d 'Delete queue entry ID (as -bp shows it) without sending it.' -r
 complete -c tlsend -s C -d 'Read the configuration from FILE (/dev/null for none).' -r
 complete -c tlsend -s A -d 'Ignored (sendmail compatibility).' -r
 complete -c tlsend -s L -d 'Ignored (sendmail compatibility).' -r
@@ -44,6 +45,7 @@ complete -c tlsend -l version -d 'Print the version.'
 complete -c tlsend -s t -d 'Take recipients from the To, Cc and Bcc fields, in addition to those on the command line. Bcc fields are always removed before sending.'
 complete -c tlsend -s i -d 'Do not treat a line with a single "." as the end of the message (also -oi).'
 complete -c tlsend -s v -d 'Show the SMTP dialogue (secrets masked) and every TLS decision.'
+complete -c tlsend -l json -d 'With -bp (mailq): list the queue as JSON.'
 complete -c tlsend -s I -d 'Same as -bi.'
 complete -c tlsend -s G -d 'Ignored (sendmail compatibility).'
 complete -c tlsend -s U -d 'Ignored (sendmail compatibility).'

@@ -730,3 +730,289 @@ fn fail3_queue_true_without_a_system_queue_uses_the_users_own_queue() {
         .run();
     assert_exit(&output, 0, &["queued as"]);
 }
+
+/// Runs `tlsend` until it pauses at `point` (a test-only hook between two
+/// file-system steps), then kills it with SIGKILL.
+fn killed_at(tlsend: &mut Tlsend, point: &str) {
+    tlsend.env("TLSEND_PAUSE", point);
+    let mut running = tlsend.start();
+    let paused = running.wait_for_stderr(
+        &format!("paused at {point}"),
+        std::time::Duration::from_secs(30),
+    );
+    let output = running.kill();
+    assert!(paused, "never paused at {point}: {}", output.stderr);
+    assert_eq!(output.code, None, "killed by a signal");
+}
+
+fn deliveries_to(server: &TestServer, recipient: &str) -> usize {
+    server
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt_accepted.iter().any(|r| r.contains(recipient)))
+        .count()
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_a_kill_while_queueing_leaves_the_complete_entry_or_nothing() {
+    // (pause point, whether the entry exists after the kill)
+    let cases = [
+        ("queue-written", false),
+        ("queue-synced", false),
+        ("queue-dropped", true),
+    ];
+    for (point, exists) in cases {
+        let spool = Spool::new();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        let mut sender = spool.tlsend(&config);
+        sender
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(1));
+        killed_at(&mut sender, point);
+        let entries = spool.entries(&config);
+        assert_eq!(entries.len(), usize::from(exists), "{point}: {entries:?}");
+        let run = spool.tlsend(&config).arg("-q").run();
+        assert_exit(&run, 0, &[]);
+        assert_eq!(
+            deliveries_to(&server, "bob"),
+            usize::from(exists),
+            "{point}"
+        );
+        if exists {
+            assert!(server.messages()[0].text().contains("Body of message 1."));
+        }
+        assert!(spool.entries(&config).is_empty(), "{point}");
+    }
+}
+
+// covers: FAIL3, FAIL8
+#[test]
+fn fail3_a_kill_during_a_queue_run_never_loses_a_message_and_resends_only_in_the_rfc1047_window() {
+    // (pause point in the runner, deliveries to bob in the end)
+    let cases = [
+        // After the server took it, before the queue recorded it: the
+        // one window where a message can go twice (RFC 1047).
+        ("queue-accepted", 2),
+        // The entry file is gone, its state file not yet: not resent.
+        ("queue-removed", 1),
+    ];
+    for (point, expected) in cases {
+        let spool = Spool::new();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(1))
+            .run();
+        let mut runner = spool.tlsend(&config);
+        runner.arg("-q");
+        killed_at(&mut runner, point);
+        let run = spool.tlsend(&config).arg("-q").run();
+        assert_exit(&run, 0, &[]);
+        assert_eq!(deliveries_to(&server, "bob"), expected, "{point}");
+        assert!(spool.entries(&config).is_empty(), "{point}");
+        let leftovers: Vec<String> = std::fs::read_dir(spool.root().join("queue"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{point}: {leftovers:?}");
+    }
+}
+
+// covers: FAIL3, FAIL8
+#[test]
+fn fail3_a_kill_while_a_state_is_rewritten_leaves_the_old_state_whole() {
+    let spool = Spool::new();
+    let partly = TestServer::start(
+        Behaviour {
+            replies: Replies {
+                rcpt_for: vec![("carol@example.com".into(), "450 4.2.1 busy".into())],
+                ..Replies::default()
+            },
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let up = good();
+    let partial = spool.config("partial", &partly, "");
+    let running = spool.config("running", &up, "");
+    spool
+        .tlsend(&partial)
+        .args([
+            "-odq",
+            "-f",
+            "alice@example.org",
+            "bob@example.net",
+            "carol@example.com",
+        ])
+        .stdin(message(1))
+        .run();
+    // bob is accepted; the runner dies while it writes that down.
+    let mut runner = spool.tlsend(&partial);
+    runner.arg("-q");
+    killed_at(&mut runner, "queue-written");
+    let entries = spool.entries(&partial);
+    assert_eq!(entries.len(), 1);
+    let states: Vec<&str> = entries[0]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["pending", "pending"],
+        "the state before the run, whole"
+    );
+    spool.tlsend(&running).arg("-q").run();
+    assert_eq!(deliveries_to(&up, "carol"), 1);
+    assert_eq!(deliveries_to(&partly, "bob") + deliveries_to(&up, "bob"), 2);
+    assert!(spool.entries(&running).is_empty());
+}
+
+/// Two unprivileged users (uid, gid), each with a group of its own.
+const ALICE: (u32, u32) = (64_001, 64_001);
+const BOB: (u32, u32) = (64_002, 64_002);
+
+/// A system queue laid out as the README's install steps say: root runs
+/// it; the maildrop is writable by all and readable by none (1733).
+fn system_spool() -> Spool {
+    use std::os::unix::fs::PermissionsExt;
+    let spool = Spool::new();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(spool.root(), 0o755).unwrap();
+    mode(&spool.root().join("maildrop"), 0o1733).unwrap();
+    spool
+}
+
+fn as_user(spool: &Spool, config: &Path, (uid, gid): (u32, u32)) -> Tlsend {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut t = spool.tlsend(config);
+    t.as_user(uid, gid);
+    t
+}
+
+/// Runs `sh -c script` as a user; true when it succeeded.
+fn shell_as((uid, gid): (u32, u32), script: &str) -> bool {
+    std::process::Command::new("setpriv")
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--clear-groups".into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn root_or_skip(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("NOTICE: {test} skipped: it switches users, which needs root (CI runs it)");
+    false
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_any_user_can_queue_and_no_user_can_read_or_remove_another_users_message() {
+    if !root_or_skip("the maildrop permission test") {
+        return;
+    }
+    let spool = system_spool();
+    let server = good();
+    let config = spool.config("config", &server, "");
+    let drop = |user, n| {
+        let output = as_user(&spool, &config, user)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    };
+    drop(ALICE, 1);
+    drop(BOB, 2);
+    let names: Vec<String> = std::fs::read_dir(spool.root().join("maildrop"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2);
+    let alices = names
+        .iter()
+        .map(|n| spool.root().join("maildrop").join(n))
+        .find(|p| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).unwrap().uid() == ALICE.0
+        })
+        .unwrap();
+    let path = alices.display();
+    assert!(
+        !shell_as(BOB, &format!("cat {path}")),
+        "bob read alice's message"
+    );
+    assert!(!shell_as(
+        BOB,
+        &format!("ls {}", spool.root().join("maildrop").display())
+    ));
+    assert!(!shell_as(BOB, &format!("rm -f {path} && test ! -e {path}")));
+    assert!(!shell_as(BOB, &format!("echo x >> {path}")));
+    assert!(alices.exists());
+    // Neither can list the system queue; only its runner can.
+    let listing = as_user(&spool, &config, BOB).arg("-bp").run();
+    assert_exit(&listing, 77, &["cannot read the queue"]);
+    assert!(!listing.stdout.contains("Mail queue is empty"));
+    // Root's run takes both in (copies, now root's) and delivers them.
+    let run = spool.tlsend(&config).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    assert_eq!(subjects(&server), ["queued 1", "queued 2"]);
+    assert_eq!(
+        std::fs::read_dir(spool.root().join("maildrop"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+// covers: FAIL3
+#[test]
+fn fail3_a_kill_while_another_users_message_is_taken_in_never_duplicates_it() {
+    if !root_or_skip("the maildrop import crash test") {
+        return;
+    }
+    for point in [
+        "queue-synced",
+        "queue-import-copied",
+        "queue-import-unlinked",
+    ] {
+        let spool = system_spool();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        let output = as_user(&spool, &config, ALICE)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let mut runner = spool.tlsend(&config);
+        runner.arg("-q");
+        killed_at(&mut runner, point);
+        let run = spool.tlsend(&config).arg("-q").run();
+        assert_exit(&run, 0, &[]);
+        assert_eq!(deliveries_to(&server, "bob"), 1, "{point}");
+        assert!(spool.entries(&config).is_empty(), "{point}");
+        assert_eq!(
+            std::fs::read_dir(spool.root().join("maildrop"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+}

@@ -215,9 +215,8 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
     if exit == Sysexit::Ok {
         return exit;
     }
-    let (exit, undelivered) =
-        queue::keep_for_later(invocation, &input, &keep, exit, undelivered, &env);
-    if !undelivered.is_empty() {
+    let (exit, left) = queue::keep_for_later(invocation, &input, &keep, exit, undelivered, &env);
+    if let Some(undelivered) = left {
         let undelivered = undelivered
             .into_iter()
             .map(|(recipient, failure)| (recipient, failure.to_string()))

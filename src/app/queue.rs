@@ -111,7 +111,8 @@ fn in_service(
 
 /// FAIL3: after a run that did not deliver to everyone, queues the
 /// recipients that may still get the message when a queue is in service.
-/// Returns the exit status and the recipients left for dead.letter.
+/// Returns the exit status and, unless the queue took every recipient,
+/// those left for dead.letter.
 pub(super) fn keep_for_later(
     invocation: &Invocation,
     input: &Input,
@@ -119,21 +120,21 @@ pub(super) fn keep_for_later(
     exit: Sysexit,
     undelivered: Undelivered,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> (Sysexit, Undelivered) {
+) -> (Sysexit, Option<Undelivered>) {
     // A panic is reported as one (FAIL7, exit 70), with the message in
     // dead.letter: the run that failed is not to be trusted with the queue.
     let Some(queueable) = &keep.queueable else {
-        return (exit, undelivered);
+        return (exit, Some(undelivered));
     };
     if exit == Sysexit::Software {
-        return (exit, undelivered);
+        return (exit, Some(undelivered));
     }
     let target = match in_service(&keep.queue, invocation.delivery, env) {
         Ok(Some(target)) => target,
-        Ok(None) => return (exit, undelivered),
+        Ok(None) => return (exit, Some(undelivered)),
         Err(e) => {
             say(&format!("warning: the message cannot be queued: {e}"));
-            return (exit, undelivered);
+            return (exit, Some(undelivered));
         }
     };
     let (later, failed): (Undelivered, Undelivered) = undelivered
@@ -149,7 +150,7 @@ pub(super) fn keep_for_later(
         })
         .collect();
     if recipients.is_empty() || recipients.len() != later.len() {
-        return (exit, later.into_iter().chain(failed).collect());
+        return (exit, Some(later.into_iter().chain(failed).collect()));
     }
     let queue_only = invocation.delivery == Some(DeliveryMode::Queue);
     let now = fault::now();
@@ -196,14 +197,14 @@ pub(super) fn keep_for_later(
                 ));
             }
             let exit = exit::for_outcomes(failed.iter().map(|(_, f)| Some(&f.classified)));
-            (exit, failed)
+            (exit, (!failed.is_empty()).then_some(failed))
         }
         Err(e) => {
             say(&format!(
                 "the message could not be queued in {}: {e}",
                 target.queue.root.display()
             ));
-            (exit, later.into_iter().chain(failed).collect())
+            (exit, Some(later.into_iter().chain(failed).collect()))
         }
     }
 }

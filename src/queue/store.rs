@@ -178,7 +178,16 @@ impl Queue {
         let line = entry.to_line();
         write_atomically(&self.maildrop, &entry.id, &mut [&mut &line[..], message])?;
         fault::pause("queue-dropped");
-        sync_dir(&self.maildrop)
+        match sync_dir(&self.maildrop) {
+            // A system maildrop cannot be opened by those who drop into
+            // it (mode 1733): the rename is made durable by syncing the
+            // whole file system instead.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                let file = File::open(self.maildrop.join(&entry.id))?;
+                rustix::fs::syncfs(&file).map_err(io::Error::from)
+            }
+            other => other,
+        }
     }
 
     /// Takes dropped messages in. A message owned by the runner is

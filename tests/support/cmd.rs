@@ -41,6 +41,8 @@ pub struct Tlsend {
     env: Vec<(OsString, OsString)>,
     removed: Vec<OsString>,
     time_limit: Duration,
+    /// Run as this user and group id (the test runs as root).
+    user: Option<(u32, u32)>,
 }
 
 impl Default for Tlsend {
@@ -59,6 +61,7 @@ impl Tlsend {
             env: Vec::new(),
             removed: Vec::new(),
             time_limit: Duration::from_secs(60),
+            user: None,
         }
     }
 
@@ -122,6 +125,14 @@ impl Tlsend {
 
     /// How long `run` lets the binary run before killing it and failing
     /// the test (60 s unless set).
+    /// Runs the binary as another user (needs root); HOME becomes a fresh
+    /// directory that user owns.
+    pub fn as_user(&mut self, uid: u32, gid: u32) -> &mut Self {
+        std::os::unix::fs::chown(self.home.path(), Some(uid), Some(gid)).unwrap();
+        self.user = Some((uid, gid));
+        self
+    }
+
     pub fn time_limit(&mut self, limit: Duration) -> &mut Self {
         self.time_limit = limit;
         self
@@ -145,7 +156,20 @@ impl Tlsend {
     /// Starts the binary with piped standard input, output and error;
     /// the caller feeds standard input.
     pub fn spawn(&self) -> std::process::Child {
-        self.spawn_command(Command::new(&self.program))
+        match self.user {
+            // util-linux's setpriv drops root's supplementary groups too.
+            Some((uid, gid)) => {
+                let mut command = Command::new("setpriv");
+                command
+                    .arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg(&self.program);
+                self.spawn_command(command)
+            }
+            None => self.spawn_command(Command::new(&self.program)),
+        }
     }
 
     /// Starts the binary from `sh -c`, after `prelude` (e.g. `trap "" HUP`
@@ -211,6 +235,7 @@ impl Tlsend {
             child,
             stdout,
             stderr,
+            stderr_seen: String::new(),
             time_limit: self.time_limit,
         }
     }
@@ -221,6 +246,8 @@ pub struct Running {
     child: std::process::Child,
     stdout: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
+    /// Standard error read so far by `wait_for_stderr`.
+    stderr_seen: String,
     time_limit: Duration,
 }
 
@@ -229,6 +256,31 @@ impl Running {
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
         rustix::process::kill_process(pid, signal).expect("send a signal to tlsend");
+    }
+
+    /// Waits until standard error holds `needle` (true), or `limit` passed
+    /// or the process closed it (false).
+    pub fn wait_for_stderr(&mut self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.stderr_seen.contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(chunk) => self.stderr_seen.push_str(&chunk),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(mut self) -> Output {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait for tlsend");
+        Output {
+            code: status.code(),
+            stdout: collect(&self.stdout),
+            stderr: self.stderr_seen.clone() + &collect(&self.stderr),
+        }
     }
 
     /// Waits for the end (at most the time limit) and collects the output.
@@ -252,25 +304,52 @@ impl Running {
         Output {
             code: status.code(),
             stdout: collect(&self.stdout),
-            stderr: collect(&self.stderr),
+            stderr: self.stderr_seen.clone() + &collect(&self.stderr),
         }
     }
 }
 
-/// Reads a pipe to its end in a thread of its own.
+/// Reads a pipe to its end in a thread of its own, passing on each chunk
+/// as it arrives.
 fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+        let mut chunk = [0u8; 4096];
+        let mut pending = Vec::new();
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    pending.extend_from_slice(&chunk[..n]);
+                    // Whole UTF-8 sequences only: split at the last line end.
+                    if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                        let rest = pending.split_off(end + 1);
+                        let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+                        pending = rest;
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+        }
     });
     rx
 }
 
 /// What `drain` read, once the pipe closed, or a note if it stayed open.
 fn collect(output: &mpsc::Receiver<String>) -> String {
-    output
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| "(pipe still open 10 s after tlsend ended)".into())
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match output.recv_timeout(left) {
+            Ok(chunk) => text.push_str(&chunk),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return text,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                text.push_str("(pipe still open 10 s after tlsend ended)");
+                return text;
+            }
+        }
+    }
 }
