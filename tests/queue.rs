@@ -1016,3 +1016,48 @@ fn fail3_a_kill_while_another_users_message_is_taken_in_never_duplicates_it() {
         );
     }
 }
+
+// covers: FAIL4, IN5
+#[test]
+fn fail4_oem_mails_a_permanent_failure_back_to_the_sender() {
+    let server = TestServer::start(
+        Behaviour {
+            replies: Replies {
+                rcpt_for: vec![("bob@example.net".into(), "550 5.1.1 no such user".into())],
+                ..Replies::default()
+            },
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let spool = Spool::new();
+    std::fs::remove_dir(spool.root().join("maildrop")).unwrap();
+    let config = spool.config("config", &server, "");
+    // Without -oem the failure is only reported.
+    let output = spool
+        .tlsend(&config)
+        .args(["-f", "alice@example.org", "bob@example.net"])
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 67, &["5.1.1"]);
+    assert_eq!(server.messages().len(), 0);
+    // Debian's cron: -oem. The exit status still says what happened.
+    let output = spool
+        .tlsend(&config)
+        .args(["-oem", "-oi", "-f", "alice@example.org", "bob@example.net"])
+        .stdin(message(2))
+        .run();
+    assert_exit(&output, 67, &["5.1.1", "mailed back to alice@example.org"]);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].mail_from.starts_with("MAIL FROM:<>"));
+    assert_eq!(messages[0].rcpt_to, ["RCPT TO:<alice@example.org>"]);
+    let report = report(&messages[0]);
+    assert!(
+        report.parts[1].1.contains("Status: 5.1.1"),
+        "{}",
+        report.parts[1].1
+    );
+    assert!(report.parts[1].1.contains("Action: failed"));
+    assert!(report.parts[2].1.contains("Body of message 2."));
+}

@@ -344,6 +344,21 @@ fn handle_in(
     let name = match delivered {
         Ok(outcome) => {
             report(&outcome, verbose);
+            drop(delivery);
+            if invocation.error_mode == Some(cli::ErrorMode::Mail) {
+                queue::mail_back(
+                    runtime,
+                    &mut interrupts,
+                    &route,
+                    keep,
+                    input,
+                    &outcome,
+                    invocation,
+                    &host_name,
+                    env,
+                    &transcript,
+                );
+            }
             return (outcome.exit_status(), undelivered(&outcome));
         }
         Err(name) => name,

@@ -209,6 +209,128 @@ pub(super) fn keep_for_later(
     }
 }
 
+/// `-oem` (FAIL4): the recipients an interactive run failed for good are
+/// reported to the sender in a delivery status notification, sent at once
+/// through the same route; one that cannot go now is queued when a queue
+/// is in service.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn mail_back(
+    runtime: &tokio::runtime::Runtime,
+    interrupts: &mut Interrupts,
+    route: &Route<'_>,
+    keep: &Keep,
+    input: &Input,
+    outcome: &Outcome,
+    invocation: &Invocation,
+    host_name: &str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    transcript: &Transcript,
+) {
+    let Some(queueable) = &keep.queueable else {
+        return;
+    };
+    let failed: Vec<(&Address, &Failure)> = outcome
+        .undelivered()
+        .filter(|(_, failure)| !failure.classified.is_temporary())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let now = fault::now();
+    let made = (|| -> Result<Notice, String> {
+        let id = spool::new_id(now).map_err(|e| e.to_string())?;
+        let mut entry = Entry::new(
+            id.clone(),
+            now,
+            &queueable.envelope,
+            queueable.mode,
+            queueable.reason.clone(),
+        );
+        entry.account.clone_from(&queueable.account);
+        entry.direct = queueable.direct;
+        for (address, failure) in &failed {
+            if let Some(recipient) = entry.recipient_mut(address) {
+                record_failure(recipient, failure, now);
+            }
+        }
+        if !entry.notify_on(NotifyName::Failure) {
+            return Err(String::new());
+        }
+        let mut original = queueable.head.clone();
+        input
+            .body_reader()
+            .and_then(|body| {
+                body.take(crate::dsn::BOUNCE_SIZE_LIMIT as u64 + 1)
+                    .read_to_end(&mut original)
+            })
+            .map_err(|e| format!("cannot read the message: {e}"))?;
+        let lifetime = i64::try_from(keep.queue.lifetime.as_secs()).unwrap_or(0);
+        let names: Vec<String> = failed.iter().map(|(a, _)| a.to_string()).collect();
+        Notice::compose(
+            &entry,
+            &original,
+            NotifyName::Failure,
+            &names,
+            now,
+            host_name,
+            lifetime,
+            &format!("{id}-B1"),
+        )
+    })();
+    let notice = match made {
+        Ok(notice) => notice,
+        // NOTIFY or an empty sender asked for none.
+        Err(e) if e.is_empty() => return,
+        Err(e) => {
+            say(&format!("the failure could not be mailed back: {e}"));
+            return;
+        }
+    };
+    let envelope = notice.entry.envelope(notice.entry.due(now, true));
+    let bytes = notice.bytes.clone();
+    let open = move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
+        Ok(Box::new(io::Cursor::new(bytes.clone())))
+    };
+    let progress = Progress::default();
+    let job = Job {
+        envelope: &envelope,
+        mode: notice.entry.mode(),
+        bounce: true,
+        open_message: &open,
+        progress: &progress,
+    };
+    let to = &notice.entry.recipients[0].address;
+    let sent = runtime.block_on(interrupts.unless_interrupted(route.deliver(job, transcript)));
+    let why = match sent {
+        Ok(result) if result.all_accepted() => {
+            say(&format!("the failure was mailed back to {to} (-oem)"));
+            return;
+        }
+        Ok(result) => result
+            .undelivered()
+            .next()
+            .map_or_else(String::new, |(_, f)| f.to_string()),
+        Err(name) => format!("stopped by {name}"),
+    };
+    match in_service(&keep.queue, invocation.delivery, env) {
+        Ok(Some(target)) => match target
+            .queue
+            .drop_message(&notice.entry, &mut &notice.bytes[..])
+        {
+            Ok(()) => say(&format!(
+                "the failure notice to {to} could not be sent ({why}); it was queued as {}",
+                notice.entry.id
+            )),
+            Err(e) => say(&format!(
+                "the failure notice to {to} could not be sent ({why}) nor queued: {e}"
+            )),
+        },
+        _ => say(&format!(
+            "the failure notice to {to} could not be sent: {why}"
+        )),
+    }
+}
+
 /// A failed attempt on a recipient's record: counted, explained, and the
 /// next attempt scheduled (or the recipient failed for good).
 fn record_failure(recipient: &mut entry::Recipient, failure: &Failure, now: i64) {
@@ -936,19 +1058,59 @@ impl Runner<'_> {
         now: i64,
         id: &str,
     ) -> Result<bool, String> {
-        let entry = &locked.entry;
+        let original = locked
+            .message_prefix(crate::dsn::BOUNCE_SIZE_LIMIT as u64 + 1)
+            .map_err(|e| format!("cannot read the message: {e}"))?;
+        let lifetime = i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(0);
+        let notice = Notice::compose(
+            &locked.entry,
+            &original,
+            kind,
+            recipients,
+            now,
+            &self.host_name,
+            lifetime,
+            id,
+        )?;
+        self.queue
+            .create(&notice.entry, &notice.bytes)
+            .map_err(|e| format!("cannot queue it: {e}"))
+    }
+}
+
+/// A delivery status notification about an entry, ready to deliver or
+/// queue: its own entry (empty sender, one recipient) and its bytes.
+pub(super) struct Notice {
+    pub entry: Entry,
+    pub bytes: Vec<u8>,
+}
+
+impl Notice {
+    /// Composes the notification of `kind` about `recipients` of `entry`,
+    /// whose message starts with `original` (at least its header). A
+    /// require-mode message's notification carries its header only, has an
+    /// empty return path, and requires TLS like the message (RFC 8689
+    /// section 5; FAIL4, FAIL5).
+    #[allow(clippy::too_many_arguments)]
+    pub fn compose(
+        entry: &Entry,
+        original: &[u8],
+        kind: NotifyName,
+        recipients: &[String],
+        now: i64,
+        host_name: &str,
+        lifetime: i64,
+        id: &str,
+    ) -> Result<Notice, String> {
         let sender = Address::parse(&entry.sender).map_err(|e| e.to_string())?;
         let require = entry.mode() == Mode::Require;
         // RFC 8689 section 5 and FAIL5: headers only for a require-mode
         // message, whatever RET asked; RET=HDRS is honoured too.
         let headers_only = require || entry.dsn.ret == Some(entry::RetName::Hdrs);
-        let original = locked
-            .message_prefix(crate::dsn::BOUNCE_SIZE_LIMIT as u64 + 1)
-            .map_err(|e| format!("cannot read the message: {e}"))?;
         let returned = if headers_only {
-            crate::dsn::Returned::Headers(crate::dsn::header_block(&original))
+            crate::dsn::Returned::Headers(crate::dsn::header_block(original))
         } else {
-            crate::dsn::Returned::Full(&original)
+            crate::dsn::Returned::Full(original)
         };
         let time = |t: i64| {
             chrono::DateTime::from_timestamp(t, 0)
@@ -980,27 +1142,22 @@ impl Runner<'_> {
                 diagnostic: r.detail.as_deref(),
                 last_attempt: r.last_attempt.and_then(time),
                 will_retry_until: (kind == NotifyName::Delay)
-                    .then(|| {
-                        let lifetime =
-                            i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(0);
-                        time(entry.created.saturating_add(lifetime))
-                    })
+                    .then(|| time(entry.created.saturating_add(lifetime)))
                     .flatten(),
             })
             .collect();
         let mut random = [0u8; 12];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
             .map_err(|_| "the system's random number generator failed")?;
-        let message_id =
-            crate::message::compose::message_id_value(now_time, &random, &self.host_name);
-        let subject = subject_of(crate::dsn::header_block(&original));
+        let message_id = crate::message::compose::message_id_value(now_time, &random, host_name);
+        let subject = subject_of(crate::dsn::header_block(original));
         let notification = crate::dsn::Notification {
             kind: if kind == NotifyName::Delay {
                 crate::dsn::Kind::Delay
             } else {
                 crate::dsn::Kind::Failure
             },
-            reporting_mta: &self.host_name,
+            reporting_mta: host_name,
             to: &sender,
             envid: entry.dsn.envid.as_deref(),
             arrival: time(entry.created).ok_or("the entry's time is out of range")?,
@@ -1033,14 +1190,15 @@ impl Runner<'_> {
             } else {
                 Mode::Default
             },
-            format!("notification about queue entry {}", entry.id),
+            format!("notification about {}", entry.id),
         );
         notice.bounce = true;
         notice.account.clone_from(&entry.account);
         notice.direct = entry.direct;
-        self.queue
-            .create(&notice, &bytes)
-            .map_err(|e| format!("cannot queue it: {e}"))
+        Ok(Notice {
+            entry: notice,
+            bytes,
+        })
     }
 }
 
