@@ -1061,3 +1061,72 @@ fn fail4_oem_mails_a_permanent_failure_back_to_the_sender() {
     assert!(report.parts[1].1.contains("Action: failed"));
     assert!(report.parts[2].1.contains("Body of message 2."));
 }
+
+// covers: FAIL3, MX4
+#[test]
+fn fail3_direct_delivery_queues_and_a_queue_run_delivers_to_the_mx_hosts() {
+    use crate::support::dns::{Records, Security, World};
+    use crate::support::mx::{MxWorld, host};
+    let example_net = |address: &str| {
+        let mut world = World::new();
+        world.zone("example.net", Security::Secure);
+        world.mx("example.net", 10, "mx1.example.net");
+        world.a("mx1.example.net", address);
+        world
+    };
+    let (busy, _) = host("mx1.example.net", Default::default());
+    let (fine, _) = host("mx1.example.net", Default::default());
+    let down = MxWorld::start(
+        example_net("127.0.0.2"),
+        vec![(
+            "127.0.0.2",
+            Behaviour {
+                replies: Replies {
+                    mail: Some("421 4.3.2 not now".into()),
+                    ..Replies::default()
+                },
+                ..busy
+            },
+        )],
+    );
+    let up = MxWorld::start(example_net("127.0.0.3"), vec![("127.0.0.3", fine)]);
+    let spool = Spool::new();
+    let config = |name: &str, world: &MxWorld| {
+        let path = spool.root().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "queue_dir = \"{}\"\n[direct]\nresolver = \"{}\"\nport = {}\n\
+                 lookup_timeout = 5\nconnect_timeout = 5\ntimeout = 5\n\
+                 ehlo_name = \"client.example.org\"\n",
+                spool.root().display(),
+                world.dns.addr(),
+                world.port
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let sending = config("sending", &down);
+    let running = config("running", &up);
+    let output = spool
+        .tlsend(&sending)
+        .args([
+            "--require-tls",
+            "-f",
+            "alice@example.org",
+            "bob@example.net",
+        ])
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 0, &["queued as"]);
+    let entries = spool.entries(&sending);
+    assert_eq!(entries[0]["mode"], "require");
+    let run = spool.tlsend(&running).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    let messages = up.server("127.0.0.3").messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].mail_from.contains("REQUIRETLS"));
+    assert!(messages[0].text().contains("Body of message 1."));
+    assert!(spool.entries(&running).is_empty());
+}
