@@ -85,6 +85,53 @@ address literal).
 .TP
 \fBlookup_timeout\fR, \fBconnect_timeout\fR, \fBtimeout\fR, \fBdata_timeout\fR
 Seconds: 15, 30, 120, 600.
+.SH QUEUE
+A message that meets a temporary failure is queued and retried when a queue is in
+service: a system queue is installed (its maildrop directory exists), or the
+configuration says queue = true, or \fB\-odb\fR is given; tlsend then exits 0 and
+names the queue id. Otherwise it exits 75 and saves the message to dead.letter.
+Only the recipients that did not get the message are queued.
+.TP
+\fB\-odq\fR
+Queue without trying.
+.TP
+\fB\-q\fR
+Take dropped messages in and try every entry now. One connection to the
+submission server carries all messages (RSET between them).
+.TP
+\fB\-q\fR\fIinterval\fR (\fB\-q15m\fR, \fB\-q1h\fR)
+Run the queue every interval in the foreground until SIGTERM, honouring each
+entry's backoff (5 minutes, doubling to about an hour). A bare number is minutes.
+.TP
+\fB\-qI\fR\fIid\fR, \fB\-qR\fR\fIdomain\fR
+Try one entry, or the recipients at one domain, now.
+.TP
+\fB\-\-remove\-queued\fR \fIid\fR
+Delete one entry without sending it.
+.TP
+\fB\-bp\fR, \fBmailq\fR
+List the queue: per entry a line with the id, the size in octets, the age in
+seconds, the TLS mode, the sender in angle brackets, and "active" or "dropped";
+then per recipient a line indented by four spaces with its state (pending,
+delivered, failed), the address in angle brackets, attempts=N, next=TIME when
+pending, status=CODE, and "detail: " with the last reply or error; a summary line
+starts with "\-\-". An empty queue prints "Mail queue is empty". \fB\-\-json\fR gives
+the same as JSON.
+.PP
+A recipient that fails for good in a queue run (or with \fB\-oem\fR in any run)
+is reported to the envelope sender in an RFC 3464 delivery status notification,
+sent with an empty MAIL FROM, unless the sender is empty or NOTIFY excludes
+failures. For a require\-mode message it carries the header only, requires TLS
+like the message, and goes without REQUIRETLS to a verified hop that lacks it
+(RFC 8689 section 5). Entries expire after queue_lifetime (default "5d");
+delay_warning (off by default) warns the sender once.
+.PP
+The system queue (\fI/var/spool/tlsend\fR, or queue_dir) needs no setuid binary:
+\fImaildrop\fR (mode 1733, or 3733 owned by a service account) takes any
+user's messages and lets nobody else read them; the runner (\fBtlsend \-q5m\fR,
+see contrib/tlsend\-queue.service) takes them into \fIqueue\fR (mode 0700) and
+delivers them with its own configuration. Without one, queue = true keeps a
+queue under \fI$XDG_STATE_HOME/tlsend\fR for the user.
 .SH "EXIT STATUS"
 The status speaks for the recipients that did not get the message: 0 only when
 every recipient did. When some did and others did not, the status is that of the
@@ -97,7 +144,7 @@ final dot is sent, tlsend first waits for the server's verdict (a second signal
 stops the wait). An internal error saves the message and exits 70.
 .TP
 \fB0\fR
-sent to every recipient
+sent to every recipient, or safely queued
 .TP
 \fB64\fR
 usage error
@@ -141,6 +188,9 @@ The configuration file, searched in this order unless \fB\-C\fR names one.
 Where a message that was not delivered to every recipient is appended (mbox,
 mode 0600), with one X\-Tlsend\-Undelivered field per recipient that did not get
 it, unless dead_letter names another file.
+.TP
+\fI/var/spool/tlsend/maildrop\fR, \fI/var/spool/tlsend/queue\fR
+The system queue (see QUEUE); \fI$XDG_STATE_HOME/tlsend\fR the user's own.
 .SH "SEE ALSO"
 sendmail(1), msmtp(1), RFC 8689, RFC 3207, RFC 7672 (DANE for SMTP), RFC 8461 (MTA\-STS)
 "#;
