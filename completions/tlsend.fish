@@ -13,7 +13,7 @@ complete -c tlsend -l password-command -d 'Run CMD with sh -c; the first line it
 complete -c tlsend -l password-file -d 'Read the password from FILE, which only its owner may read.' -r
 complete -c tlsend -l password-env -d 'Read the password from environment variable VAR.' -r
 complete -c tlsend -l ca-file -d 'Trust only the CA certificates in FILE (PEM) for the server.' -r
-complete -c tlsend -l fingerprint -d 'Trust only the server certificate with this SHA-256 fingerprint (sha256:AB:CD:…).' -r
+complete -c tlsend -l fingerprint -d 'Trust only the server certificate with this SHA-256 fingerprint (sha256:AB:CD:...).' -r
 complete -c tlsend -l timeout -d 'Time limit for connecting and for every SMTP step.' -r
 complete -c tlsend -l ehlo-name -d 'Name to send with EHLO.' -r
 complete -c tlsend -s a -l account -d 'Use account NAME from the configuration file.' -r
@@ -25,7 +25,7 @@ complete -c tlsend -s N -d 'Delivery status notifications: never, or a list of s
 complete -c tlsend -s R -d 'What a bounce returns: full or hdrs (require mode sends hdrs).' -r
 complete -c tlsend -s V -d 'Envelope identifier for delivery status notifications.' -r
 complete -c tlsend -s O -d 'requiretls=yes (same as --require-tls) or requiretls=no (same as --tls-optional); other options are ignored.' -r
-complete -c tlsend -s o -d 'Sendmail options: -oi as -i; -odi, -odb, -odq delivery mode; -oem, -oep, -oeq, -oew error mode; every other -oX… is ignored. "-o x value" (a separate one-letter option other than i, m, 7, 8) takes the next argument as its value.' -r
+complete -c tlsend -s o -d 'Sendmail options: -oi as -i; -odi, -odb, -odq delivery mode; -oem, -oep, -oeq, -oew error mode; every other -oX... is ignored. "-o x value" (a separate one-letter option other than i, m, 7, 8) takes the next argument as its value.' -r
 complete -c tlsend -s b -d '-bm send (default), -bp list the queue, -bs SMTP on standard input, -bi rebuild aliases (nothing to do); -bh and -bH are ignored.' -r
 complete -c tlsend -s q -d 'Run the queue: -q tries every entry now; -q<interval> (-q15m, -q1h) runs it every interval until stopped, honouring backoff; -qI<id> one entry; -qR<domain> entries with a recipient there.' -r
 complete -c tlsend -l remove-queued -d 'Delete queue entry ID (as -bp shows it) without sending it.' -r

@@ -281,7 +281,7 @@ pub fn command() -> Command {
             long_value(
                 "fingerprint",
                 "SHA256",
-                "Trust only the server certificate with this SHA-256 fingerprint (sha256:AB:CD:…).",
+                "Trust only the server certificate with this SHA-256 fingerprint (sha256:AB:CD:...).",
             ),
             long_value("timeout", "SECONDS", "Time limit for connecting and for every SMTP step."),
             long_value("ehlo-name", "NAME", "Name to send with EHLO."),
@@ -337,7 +337,7 @@ pub fn command() -> Command {
                 'o',
                 "OPTION",
                 "Sendmail options: -oi as -i; -odi, -odb, -odq delivery mode; -oem, -oep, -oeq, \
-                 -oew error mode; every other -oX… is ignored. \"-o x value\" (a separate \
+                 -oew error mode; every other -oX... is ignored. \"-o x value\" (a separate \
                  one-letter option other than i, m, 7, 8) takes the next argument as its value.",
             ),
             value(
