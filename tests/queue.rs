@@ -1062,53 +1062,55 @@ fn fail4_oem_mails_a_permanent_failure_back_to_the_sender() {
     assert!(report.parts[2].1.contains("Body of message 2."));
 }
 
+/// example.net, its zone signed, with one MX host at `address`.
+fn example_net(address: &str, behaviour: Behaviour) -> crate::support::mx::MxWorld {
+    use crate::support::dns::{Records, Security, World};
+    let mut world = World::new();
+    world.zone("example.net", Security::Secure);
+    world.mx("example.net", 10, "mx1.example.net");
+    world.a("mx1.example.net", address);
+    crate::support::mx::MxWorld::start(world, vec![(address, behaviour)])
+}
+
+/// A configuration for direct delivery through `world`'s resolver and port.
+fn direct_config(spool: &Spool, name: &str, world: &crate::support::mx::MxWorld) -> PathBuf {
+    let path = spool.root().join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "queue_dir = \"{}\"\n[direct]\nresolver = \"{}\"\nport = {}\n\
+             lookup_timeout = 5\nconnect_timeout = 5\ntimeout = 5\n\
+             ehlo_name = \"client.example.org\"\n",
+            spool.root().display(),
+            world.dns.addr(),
+            world.port
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn mx1() -> Behaviour {
+    crate::support::mx::host("mx1.example.net", Default::default()).0
+}
+
 // covers: FAIL3, MX4
 #[test]
 fn fail3_direct_delivery_queues_and_a_queue_run_delivers_to_the_mx_hosts() {
-    use crate::support::dns::{Records, Security, World};
-    use crate::support::mx::{MxWorld, host};
-    let example_net = |address: &str| {
-        let mut world = World::new();
-        world.zone("example.net", Security::Secure);
-        world.mx("example.net", 10, "mx1.example.net");
-        world.a("mx1.example.net", address);
-        world
-    };
-    let (busy, _) = host("mx1.example.net", Default::default());
-    let (fine, _) = host("mx1.example.net", Default::default());
-    let down = MxWorld::start(
-        example_net("127.0.0.2"),
-        vec![(
-            "127.0.0.2",
-            Behaviour {
-                replies: Replies {
-                    mail: Some("421 4.3.2 not now".into()),
-                    ..Replies::default()
-                },
-                ..busy
+    let down = example_net(
+        "127.0.0.2",
+        Behaviour {
+            replies: Replies {
+                mail: Some("421 4.3.2 not now".into()),
+                ..Replies::default()
             },
-        )],
+            ..mx1()
+        },
     );
-    let up = MxWorld::start(example_net("127.0.0.3"), vec![("127.0.0.3", fine)]);
+    let up = example_net("127.0.0.3", mx1());
     let spool = Spool::new();
-    let config = |name: &str, world: &MxWorld| {
-        let path = spool.root().join(format!("{name}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                "queue_dir = \"{}\"\n[direct]\nresolver = \"{}\"\nport = {}\n\
-                 lookup_timeout = 5\nconnect_timeout = 5\ntimeout = 5\n\
-                 ehlo_name = \"client.example.org\"\n",
-                spool.root().display(),
-                world.dns.addr(),
-                world.port
-            ),
-        )
-        .unwrap();
-        path
-    };
-    let sending = config("sending", &down);
-    let running = config("running", &up);
+    let sending = direct_config(&spool, "sending", &down);
+    let running = direct_config(&spool, "running", &up);
     let output = spool
         .tlsend(&sending)
         .args([
@@ -1129,4 +1131,39 @@ fn fail3_direct_delivery_queues_and_a_queue_run_delivers_to_the_mx_hosts() {
     assert!(messages[0].mail_from.contains("REQUIRETLS"));
     assert!(messages[0].text().contains("Body of message 1."));
     assert!(spool.entries(&running).is_empty());
+}
+
+// covers: FAIL3
+#[test]
+fn a_queue_run_reuses_one_connection_per_mx_host() {
+    let world = example_net("127.0.0.2", mx1());
+    let spool = Spool::new();
+    let config = direct_config(&spool, "config", &world);
+    for n in 1..=3 {
+        let output = spool
+            .tlsend(&config)
+            .args([
+                "-odq",
+                "--require-tls",
+                "-f",
+                "alice@example.org",
+                "bob@example.net",
+            ])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let run = spool.tlsend(&config).args(["-q", "-v"]).run();
+    assert_exit(&run, 0, &["reusing the open connection"]);
+    let server = world.server("127.0.0.2");
+    assert_eq!(subjects(server), ["queued 1", "queued 2", "queued 3"]);
+    assert_eq!(server.connections(), 1, "{}", run.stderr);
+    // Each message passed the require-mode checks on the reused session.
+    assert!(
+        server
+            .messages()
+            .iter()
+            .all(|m| m.mail_from.contains("REQUIRETLS") && m.tls)
+    );
+    assert!(server.saw("QUIT"));
 }

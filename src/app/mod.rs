@@ -331,6 +331,7 @@ fn handle_in(
         bounce: false,
         open_message: &open,
         progress: &keep.progress,
+        pool: None,
     };
     let route = match Route::ready(runtime, &mut interrupts, &prepared.request, &transcript) {
         Ok(route) => route,

@@ -14,7 +14,7 @@ use super::{Halt, Keep, Prepared, Route, Undelivered, say, settled, transcript};
 use crate::address::Address;
 use crate::cli::{DeliveryMode, Invocation};
 use crate::config::{self, QueueSettings};
-use crate::deliver::Job;
+use crate::deliver::{Job, SessionPool};
 use crate::exit::{self, Sysexit};
 use crate::fault;
 use crate::interrupt::Interrupts;
@@ -298,6 +298,7 @@ pub(super) fn mail_back(
         bounce: true,
         open_message: &open,
         progress: &progress,
+        pool: None,
     };
     let to = &notice.entry.recipients[0].address;
     let sent = runtime.block_on(interrupts.unless_interrupted(route.deliver(job, transcript)));
@@ -846,6 +847,9 @@ impl Runner<'_> {
         route: &Route<'_>,
         items: &[Item],
     ) -> Result<Vec<Outcome>, PassStop> {
+        // Sessions to MX hosts wait here for the run's next message to the
+        // same host (a submission server's one session is `deliver_batch`'s).
+        let pool = SessionPool::default();
         let jobs: Vec<Job<'_>> = items
             .iter()
             .map(|item| Job {
@@ -854,6 +858,7 @@ impl Runner<'_> {
                 bounce: item.bounce,
                 open_message: &*item.open,
                 progress: &item.progress,
+                pool: Some(&pool),
             })
             .collect();
         let transcript = &self.transcript;
@@ -861,17 +866,47 @@ impl Runner<'_> {
             match route {
                 Route::Submission(ready) => ready.deliver_batch(&jobs, transcript).await,
                 Route::Direct(_) => {
-                    stream::iter(jobs.iter())
-                        .map(|job| route.deliver(*job, transcript))
-                        .buffered(DOMAIN_CONCURRENCY)
+                    // Messages to the same domains go one after another, so
+                    // that each reuses the session the one before left
+                    // open; different domains go at once.
+                    let mut by_domains: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
+                    for (index, job) in jobs.iter().enumerate() {
+                        let mut domains: Vec<String> = job
+                            .envelope
+                            .recipients
+                            .iter()
+                            .map(|r| r.domain().unwrap_or("").to_ascii_lowercase())
+                            .collect();
+                        domains.sort();
+                        domains.dedup();
+                        by_domains.entry(domains).or_default().push(index);
+                    }
+                    let jobs = &jobs;
+                    let done: Vec<Vec<(usize, Outcome)>> = stream::iter(by_domains.into_values())
+                        .map(|indices| async move {
+                            let mut outcomes = Vec::with_capacity(indices.len());
+                            for index in indices {
+                                outcomes
+                                    .push((index, route.deliver(jobs[index], transcript).await));
+                            }
+                            outcomes
+                        })
+                        .buffer_unordered(DOMAIN_CONCURRENCY)
                         .collect()
-                        .await
+                        .await;
+                    let mut in_order: Vec<(usize, Outcome)> = done.into_iter().flatten().collect();
+                    in_order.sort_by_key(|(index, _)| *index);
+                    in_order.into_iter().map(|(_, outcome)| outcome).collect()
                 }
             }
         };
         let mut work = Box::pin(work);
         let name = match runtime.block_on(interrupts.unless_interrupted(&mut work)) {
-            Ok(outcomes) => return Ok(outcomes),
+            Ok(outcomes) => {
+                drop(work);
+                runtime.block_on(pool.close());
+                return Ok(outcomes);
+            }
             Err(name) => name,
         };
         // As in a single delivery (FAIL7): a server may hold a whole

@@ -178,6 +178,8 @@ async fn deliver_domain(
                     },
                 );
             }
+            // The trust a session was verified with is part of its key.
+            let reuse_key = format!("{}|{address}|{host_tls:?}", host.name);
             let hop = Hop {
                 name: &host.name,
                 address: Some(*address),
@@ -191,6 +193,7 @@ async fn deliver_domain(
                 ehlo_name: settings.ehlo_name.as_deref(),
                 connect_timeout: settings.connect_timeout,
                 timeouts: settings.timeouts,
+                reuse_key: Some(&reuse_key),
             };
             let server = hop.server();
             let host_transcript = transcript.with_prefix(format!("tlsend: {server}: "));
@@ -210,6 +213,7 @@ async fn deliver_domain(
                 host_transcript.note(&format!("TLS failed ({error}); trying again in plain text"));
                 let plain = Hop {
                     security: Security::Plain,
+                    reuse_key: None,
                     ..hop
                 };
                 result = attempt(&plain, None, job, &host_transcript).await;

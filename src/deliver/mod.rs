@@ -82,6 +82,11 @@ pub struct Hop<'a> {
     pub ehlo_name: Option<&'a str>,
     pub connect_timeout: Duration,
     pub timeouts: Timeouts,
+    /// Sessions opened for this hop may wait in a [`SessionPool`] under
+    /// this key for the next message: the host, the address and the trust
+    /// it was verified with, so that no message reuses a session whose
+    /// checks were not its own. `None`: never reused.
+    pub reuse_key: Option<&'a str>,
 }
 
 impl Hop<'_> {
@@ -109,6 +114,7 @@ impl Submission {
             ehlo_name: self.ehlo_name.as_deref(),
             connect_timeout: self.connect_timeout,
             timeouts: self.timeouts,
+            reuse_key: None,
         }
     }
 }
@@ -129,6 +135,36 @@ pub struct Job<'a> {
     pub bounce: bool,
     pub open_message: OpenMessage<'a>,
     pub progress: &'a Progress,
+    /// Where sessions wait for the next message (a queue run); `None`:
+    /// each session ends with its message.
+    pub pool: Option<&'a SessionPool>,
+}
+
+/// Open sessions waiting for the next message of a queue run, each under
+/// its hop's [`Hop::reuse_key`]. Single-threaded, like the runtime.
+#[derive(Default)]
+pub struct SessionPool {
+    idle: std::cell::RefCell<Vec<(String, Secured)>>,
+}
+
+impl SessionPool {
+    fn take(&self, key: &str) -> Option<Secured> {
+        let mut idle = self.idle.borrow_mut();
+        let at = idle.iter().position(|(k, _)| k == key)?;
+        Some(idle.swap_remove(at).1)
+    }
+
+    fn put(&self, key: &str, session: Secured) {
+        self.idle.borrow_mut().push((key.to_string(), session));
+    }
+
+    /// Says QUIT on every waiting session.
+    pub async fn close(&self) {
+        let idle = std::mem::take(&mut *self.idle.borrow_mut());
+        for (_, session) in idle {
+            session.quit().await;
+        }
+    }
 }
 
 /// Delivers one message through a submission server. `tls` is required
@@ -239,7 +275,44 @@ enum Secured {
     Tls(Box<Session<TlsStream<TcpStream>>>),
 }
 
+/// A session that can wait in a [`SessionPool`].
+trait Poolable {
+    fn pooled(self) -> Secured;
+}
+
+impl Poolable for Session<TcpStream> {
+    fn pooled(self) -> Secured {
+        Secured::Plain(Box::new(self))
+    }
+}
+
+impl Poolable for Session<TlsStream<TcpStream>> {
+    fn pooled(self) -> Secured {
+        Secured::Tls(Box::new(self))
+    }
+}
+
 impl Secured {
+    /// One transaction; then the session waits in the pool while the
+    /// dialogue is in step, or ends.
+    async fn transact_pooled(
+        mut self,
+        job: Job<'_>,
+        server: &str,
+        reuse: Option<(&SessionPool, &str)>,
+    ) -> Result<Outcome, Error> {
+        let result = self.transact_on(job, server).await;
+        let usable = match &result {
+            Ok(_) => true,
+            Err(error) => error.dialogue_in_sync(),
+        };
+        match reuse {
+            Some((pool, key)) if usable => pool.put(key, self),
+            _ => self.quit().await,
+        }
+        result
+    }
+
     async fn transact_on(&mut self, job: Job<'_>, server: &str) -> Result<Outcome, Error> {
         match self {
             Secured::Plain(session) => transact_on(session, job, server).await,
@@ -354,6 +427,17 @@ pub async fn attempt(
             ));
         }
     };
+    let reuse = job.pool.zip(hop.reuse_key);
+    if let Some((pool, key)) = reuse {
+        while let Some(mut session) = pool.take(key) {
+            // RSET proves the session still works before a message is
+            // trusted to it; one the server closed meanwhile is dropped.
+            if session.reset().await.is_ok() {
+                transcript.note("reusing the open connection");
+                return session.transact_pooled(job, &hop.server(), reuse).await;
+            }
+        }
+    }
     if let Some(tls) = tls {
         // The trust anchors load while the connection is set up.
         tls.preload();
@@ -387,19 +471,19 @@ pub async fn attempt(
             transcript.note(&format!("TLS established: {established}"));
             let session =
                 Session::open(stream, Some(established), config, transcript.clone()).await?;
-            secured(session, hop, job, server).await
+            secured(session, hop, job, server, reuse).await
         }
         (Security::StartTls, Some(tls)) => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
             match session.starttls(tls, hop.name).await {
-                Ok(session) => secured(session, hop, job, server).await,
+                Ok(session) => secured(session, hop, job, server, reuse).await,
                 Err(StartTlsFailure::Refused { error, session })
                     if hop.starttls == StartTlsUse::IfOffered && mode != Mode::Require =>
                 {
                     // RFC 7435 and RFC 8689 4.2.2: opportunistic TLS goes on
                     // in plain text when the server has none to offer.
                     transcript.note(&format!("continuing without TLS: {error}"));
-                    transact(*session, job, server).await
+                    transact(*session, job, server, reuse).await
                 }
                 Err(StartTlsFailure::Refused { error, session }) => {
                     session.quit().await;
@@ -410,17 +494,18 @@ pub async fn attempt(
         }
         _ => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
-            transact(session, job, server).await
+            transact(session, job, server, reuse).await
         }
     }
 }
 
 /// After TLS: the require-mode checks, then AUTH, then the transaction.
-async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
-    mut session: Session<TlsStream<S>>,
+async fn secured(
+    mut session: Session<TlsStream<TcpStream>>,
     hop: &Hop<'_>,
     job: Job<'_>,
     server: String,
+    reuse: Option<(&SessionPool, &str)>,
 ) -> Result<Outcome, Error> {
     let requiretls = if session.capabilities().has("REQUIRETLS") {
         "advertised"
@@ -442,7 +527,7 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin>(
         session.quit().await;
         return Err(error);
     }
-    transact(session, job, server).await
+    transact(session, job, server, reuse).await
 }
 
 /// Whether MAIL FROM carries REQUIRETLS for `job` on this session, or why
@@ -475,7 +560,14 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     mut session: Session<S>,
     job: Job<'_>,
     server: String,
-) -> Result<Outcome, Error> {
+    reuse: Option<(&SessionPool, &str)>,
+) -> Result<Outcome, Error>
+where
+    Session<S>: Poolable,
+{
+    if reuse.is_some() {
+        return session.pooled().transact_pooled(job, &server, reuse).await;
+    }
     match transact_on(&mut session, job, &server).await {
         Ok(outcome) => {
             if outcome.recipients.iter().any(|r| r.result.is_ok()) {
