@@ -97,7 +97,7 @@ Queue without trying.
 .TP
 \fB\-q\fR
 Take dropped messages in and try every entry now. One connection to the
-submission server carries all messages (RSET between them).
+submission server, or one per MX host, carries all messages (RSET between them).
 .TP
 \fB\-q\fR\fIinterval\fR (\fB\-q15m\fR, \fB\-q1h\fR)
 Run the queue every interval in the foreground until SIGTERM, honouring each
