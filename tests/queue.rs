@@ -1167,3 +1167,40 @@ fn a_queue_run_reuses_one_connection_per_mx_host() {
     );
     assert!(server.saw("QUIT"));
 }
+
+// covers: FAIL3
+#[test]
+fn fail3_a_runner_short_of_open_files_loses_and_bounces_nothing() {
+    let spool = Spool::new();
+    let server = good();
+    let config = spool.config("config", &server, "");
+    for n in 0..60 {
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    // 40 open files, hard limit included: fewer than one per entry.
+    let mut runner = spool.tlsend(&config);
+    runner.arg("-q");
+    let output = runner.start_after("ulimit -n 40").finish();
+    assert!(matches!(output.code, Some(0 | 74)), "{}", output.stderr);
+    spool.tlsend(&config).arg("-q").run();
+    let mut expected: Vec<String> = (0..60).map(|n| format!("queued {n}")).collect();
+    expected.sort();
+    assert_eq!(
+        subjects(&server),
+        expected,
+        "each message once: {}",
+        output.stderr
+    );
+    assert!(
+        !server
+            .messages()
+            .iter()
+            .any(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+    );
+    assert!(spool.entries(&config).is_empty());
+}

@@ -231,7 +231,7 @@ pub(super) fn mail_back(
     };
     let failed: Vec<(&Address, &Failure)> = outcome
         .undelivered()
-        .filter(|(_, failure)| !failure.classified.is_temporary())
+        .filter(|(_, failure)| fails_for_good(failure))
         .collect();
     if failed.is_empty() {
         return;
@@ -343,11 +343,25 @@ fn record_failure(recipient: &mut entry::Recipient, failure: &Failure, now: i64)
         None => failure.detail.clone(),
     });
     recipient.server.clone_from(&failure.server);
-    if failure.classified.is_temporary() {
-        recipient.next_attempt = now.saturating_add(entry::backoff(recipient.attempts));
-    } else {
+    if fails_for_good(failure) {
         recipient.state = State::Failed;
+    } else {
+        recipient.next_attempt = now.saturating_add(entry::backoff(recipient.attempts));
     }
+}
+
+/// Whether retrying cannot help a recipient: a permanent refusal of the
+/// recipient, its domain or the message (a 5xx reply, 5.7.30 or 5.7.10,
+/// content no server on the path can take). A failure of this machine (a
+/// file it cannot read, its configuration, its credentials) or of a
+/// server's manners is retried, never bounced: fixing it must not have
+/// cost the sender the message.
+fn fails_for_good(failure: &Failure) -> bool {
+    failure.classified.status.is_permanent()
+        && matches!(
+            failure.classified.exit,
+            Sysexit::NoUser | Sysexit::NoHost | Sysexit::Unavailable | Sysexit::DataErr
+        )
 }
 
 /// The queue `-q`, `-bp` and `--remove-queued` work on: the system queue
@@ -516,8 +530,10 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
             }
         }
     };
+    let entries_at_once = raise_open_file_limit();
     let runner = Runner {
         invocation,
+        entries_at_once,
         config: &config,
         queue,
         host_name: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -560,9 +576,33 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
     status
 }
 
+/// A queue run holds a file open per entry it delivers, and sockets:
+/// the soft limit (often 1024) goes up to the hard one.
+/// Returns how many entries to lock at once under the resulting limit.
+fn raise_open_file_limit() -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
+    }
+    match getrlimit(Resource::Nofile).current {
+        Some(files) => usize::try_from(files / 4)
+            .unwrap_or(ENTRIES_AT_ONCE)
+            .clamp(4, ENTRIES_AT_ONCE),
+        None => ENTRIES_AT_ONCE,
+    }
+}
+
 /// One queue run's fixed parts.
 struct Runner<'a> {
     invocation: &'a Invocation,
+    entries_at_once: usize,
     config: &'a config::Config,
     queue: Queue,
     host_name: String,
@@ -581,6 +621,10 @@ struct Item {
     progress: Progress,
     open: Box<dyn Fn() -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> + Sync>,
 }
+
+/// How many entries a queue run locks at once at most: each lock is an
+/// open file. Fewer when the open-file limit is low (a quarter of it).
+const ENTRIES_AT_ONCE: usize = 256;
 
 /// Messages up to this size are read into memory for each attempt.
 const IN_MEMORY: u64 = 1 << 20;
@@ -679,9 +723,26 @@ impl Runner<'_> {
             None => self.queue.ids().map_err(io_stop)?,
         };
         let mut status = Sysexit::Ok;
+        // A bounded number of entries is locked (and open) at a time.
+        for chunk in ids.chunks(self.entries_at_once) {
+            status = status.max(self.pass_over(runtime, interrupts, chunk, now, flush)?);
+        }
+        Ok(status)
+    }
+
+    /// Locks, delivers and records one chunk of entries.
+    fn pass_over(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        interrupts: &mut Interrupts,
+        ids: &[String],
+        now: i64,
+        flush: bool,
+    ) -> Result<Sysexit, PassStop> {
+        let mut status = Sysexit::Ok;
         let mut items = Vec::new();
         let mut notices = Vec::new();
-        for id in &ids {
+        for id in ids {
             let locked = match self.queue.lock(id) {
                 Ok(Some(locked)) => locked,
                 Ok(None) => {

@@ -597,8 +597,9 @@ async fn transact_on<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(Error::new(Step::Mail, ErrorKind::Stopped));
     }
     let require = requiretls_use(session, job)?;
+    // Before MAIL FROM: the dialogue stays in step.
     let message =
-        (job.open_message)().map_err(|e| Error::new(Step::Data, ErrorKind::Message(e)))?;
+        (job.open_message)().map_err(|e| Error::new(Step::Mail, ErrorKind::Message(e)))?;
     let transaction = session.send_message(job.envelope, message, require).await?;
     let outcome = transaction_outcome(job, transaction, server);
     // The server has answered for every recipient: record that before

@@ -67,6 +67,8 @@ pub struct Locked {
     pub entry: Entry,
     /// Where the message starts in the entry's file.
     message_offset: u64,
+    /// The entry was removed: nothing more is written for it.
+    removed: bool,
 }
 
 fn no_follow() -> i32 {
@@ -351,6 +353,7 @@ impl Queue {
             entries: self.entries.clone(),
             entry,
             message_offset,
+            removed: false,
         }))
     }
 
@@ -507,6 +510,9 @@ impl Locked {
     /// Makes the current state durable, or removes the entry when nothing
     /// is left to do.
     pub fn save(&mut self) -> io::Result<()> {
+        if self.removed {
+            return Ok(());
+        }
         if self.entry.finished() {
             return self.remove();
         }
@@ -523,11 +529,15 @@ impl Locked {
     /// worst a state file with no entry (removed by [`Queue::tidy`]),
     /// never an entry with its old state back.
     pub fn remove(&mut self) -> io::Result<()> {
+        if self.removed {
+            return Ok(());
+        }
         let id = &self.entry.id;
         match fs::remove_file(self.entries.join(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+        self.removed = true;
         fault::pause("queue-removed");
         match fs::remove_file(self.entries.join(format!("{id}.state"))) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),

@@ -184,7 +184,12 @@ impl Error {
     /// protocol violation, a timeout, a dead connection or a broken data
     /// stream nothing more is said.
     pub fn dialogue_in_sync(&self) -> bool {
-        matches!(self.kind, ErrorKind::Reply(_) | ErrorKind::Missing(_))
+        match self.kind {
+            ErrorKind::Reply(_) | ErrorKind::Missing(_) => true,
+            // The message could not be opened: nothing of it was sent.
+            ErrorKind::Message(_) => self.step == Step::Mail,
+            _ => false,
+        }
     }
 }
 
