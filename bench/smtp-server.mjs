@@ -26,8 +26,10 @@
 // - it runs until bench/run kills it by pid (SIGTERM), not until the end of
 //   stdin.
 // It writes one JSON object per line to stdout: {"event":"listening",...}
-// first, then one {"event":"message","bytes":N,...} per message received,
-// so bench/run can check that every run really delivered.
+// first, then one {"event":"connect"} per connection accepted and one
+// {"event":"message","bytes":N,...} per message received, so bench/run and
+// bench/queue can check that every run really delivered (and bench/queue
+// how many connections a queue run made).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -64,6 +66,10 @@ const server = new SMTPServer({
   disableReverseLookup: true,
   logger: false,
   banner: 'smtp-server bench peer',
+  onConnect(session, callback) {
+    emit({ event: 'connect' });
+    callback();
+  },
   onAuth(auth, session, callback) {
     if (auth.username === options.user && auth.password === options.password) {
       callback(null, { user: auth.username });
