@@ -342,81 +342,34 @@ async fn open_secured(
     verdict: crate::smtp::VerdictPending,
     transcript: &Transcript,
 ) -> Result<Secured, Error> {
-    let tls = match (hop.security, tls) {
-        (Security::Plain, _) => None,
-        (_, Some(tls)) => Some(tls),
-        (_, None) => {
-            return Err(Error::new(
-                Step::Connect,
-                ErrorKind::Missing(Missing::VerifiedTls),
-            ));
-        }
-    };
-    if let Some(tls) = tls {
-        tls.preload();
-    }
-    let stream = dial(hop.name, hop.port, hop.connect_timeout, transcript).await?;
-    let config = SessionConfig {
-        ehlo_name: hop
-            .ehlo_name
-            .map(str::to_string)
-            .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
-        timeouts: hop.timeouts,
-        verdict,
-    };
-    let mut session = match (hop.security, tls) {
-        (Security::Implicit, Some(tls)) => {
-            let (stream, established) = tls
-                .handshake(hop.name, stream, hop.timeouts.command)
-                .await
-                .map_err(|e| Error::new(Step::TlsHandshake, ErrorKind::Tls(e)))?;
-            transcript.note(&format!("TLS established: {established}"));
-            Session::open(stream, Some(established), config, transcript.clone()).await?
-        }
-        (Security::StartTls, Some(tls)) => {
-            let session = Session::open(stream, None, config, transcript.clone()).await?;
-            match session.starttls(tls, hop.name).await {
-                Ok(session) => session,
-                Err(StartTlsFailure::Refused { error, session }) => {
-                    session.quit().await;
-                    return Err(error);
-                }
-                Err(StartTlsFailure::Broken(error)) => return Err(error),
+    // The mode only matters for an opportunistic hop; a submission
+    // server's STARTTLS is always required.
+    match connect(hop, tls, Mode::Default, verdict, transcript).await? {
+        Secured::Tls(mut session) => {
+            if let Some((credentials, choice)) = hop.credentials
+                && let Err(error) = session
+                    .authenticate(credentials, *choice, (hop.name, hop.port))
+                    .await
+            {
+                session.quit().await;
+                return Err(error);
             }
+            Ok(Secured::Tls(session))
         }
-        _ => {
-            return Ok(Secured::Plain(Box::new(
-                Session::open(stream, None, config, transcript.clone()).await?,
-            )));
-        }
-    };
-    if let Some((credentials, choice)) = hop.credentials
-        && let Err(error) = session
-            .authenticate(credentials, *choice, (hop.name, hop.port))
-            .await
-    {
-        session.quit().await;
-        return Err(error);
+        plain => Ok(plain),
     }
-    Ok(Secured::Tls(Box::new(session)))
 }
 
-/// One attempt on one server. `Err` means the session failed for every
-/// recipient; `Ok` carries per-recipient results.
-pub async fn attempt(
+/// Connects to the hop and secures the session as it asks: TLS from the
+/// first byte, or STARTTLS (going on in plain text only when the hop is
+/// opportunistic and the mode allows it, RFC 7435), or none. No AUTH.
+async fn connect(
     hop: &Hop<'_>,
     tls: Option<&TlsClient>,
-    job: Job<'_>,
+    mode: Mode,
+    verdict: crate::smtp::VerdictPending,
     transcript: &Transcript,
-) -> Result<Outcome, Error> {
-    let mode = job.mode;
-    if mode == Mode::Require && hop.security == Security::Plain {
-        // Refuse before connecting: nothing about this server could help.
-        return Err(Error::new(
-            Step::Connect,
-            ErrorKind::Missing(Missing::VerifiedTls),
-        ));
-    }
+) -> Result<Secured, Error> {
     let tls = match (hop.security, tls) {
         (Security::Plain, _) => None,
         (_, Some(tls)) => Some(tls),
@@ -427,17 +380,6 @@ pub async fn attempt(
             ));
         }
     };
-    let reuse = job.pool.zip(hop.reuse_key);
-    if let Some((pool, key)) = reuse {
-        while let Some(mut session) = pool.take(key) {
-            // RSET proves the session still works before a message is
-            // trusted to it; one the server closed meanwhile is dropped.
-            if session.reset().await.is_ok() {
-                transcript.note("reusing the open connection");
-                return session.transact_pooled(job, &hop.server(), reuse).await;
-            }
-        }
-    }
     if let Some(tls) = tls {
         // The trust anchors load while the connection is set up.
         tls.preload();
@@ -459,9 +401,8 @@ pub async fn attempt(
             .map(str::to_string)
             .unwrap_or_else(|| default_ehlo_name(stream.local_addr().ok())),
         timeouts: hop.timeouts,
-        verdict: job.progress.verdict().clone(),
+        verdict,
     };
-    let server = hop.server();
     match (hop.security, tls) {
         (Security::Implicit, Some(tls)) => {
             let (stream, established) = tls
@@ -471,19 +412,19 @@ pub async fn attempt(
             transcript.note(&format!("TLS established: {established}"));
             let session =
                 Session::open(stream, Some(established), config, transcript.clone()).await?;
-            secured(session, hop, job, server, reuse).await
+            Ok(Secured::Tls(Box::new(session)))
         }
         (Security::StartTls, Some(tls)) => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
             match session.starttls(tls, hop.name).await {
-                Ok(session) => secured(session, hop, job, server, reuse).await,
+                Ok(session) => Ok(Secured::Tls(Box::new(session))),
                 Err(StartTlsFailure::Refused { error, session })
                     if hop.starttls == StartTlsUse::IfOffered && mode != Mode::Require =>
                 {
                     // RFC 7435 and RFC 8689 4.2.2: opportunistic TLS goes on
                     // in plain text when the server has none to offer.
                     transcript.note(&format!("continuing without TLS: {error}"));
-                    transact(*session, job, server, reuse).await
+                    Ok(Secured::Plain(session))
                 }
                 Err(StartTlsFailure::Refused { error, session }) => {
                     session.quit().await;
@@ -494,8 +435,42 @@ pub async fn attempt(
         }
         _ => {
             let session = Session::open(stream, None, config, transcript.clone()).await?;
-            transact(session, job, server, reuse).await
+            Ok(Secured::Plain(Box::new(session)))
         }
+    }
+}
+
+/// One attempt on one server. `Err` means the session failed for every
+/// recipient; `Ok` carries per-recipient results.
+pub async fn attempt(
+    hop: &Hop<'_>,
+    tls: Option<&TlsClient>,
+    job: Job<'_>,
+    transcript: &Transcript,
+) -> Result<Outcome, Error> {
+    let mode = job.mode;
+    if mode == Mode::Require && hop.security == Security::Plain {
+        // Refuse before connecting: nothing about this server could help.
+        return Err(Error::new(
+            Step::Connect,
+            ErrorKind::Missing(Missing::VerifiedTls),
+        ));
+    }
+    let reuse = job.pool.zip(hop.reuse_key);
+    if let Some((pool, key)) = reuse {
+        while let Some(mut session) = pool.take(key) {
+            // RSET proves the session still works before a message is
+            // trusted to it; one the server closed meanwhile is dropped.
+            if session.reset().await.is_ok() {
+                transcript.note("reusing the open connection");
+                return session.transact_pooled(job, &hop.server(), reuse).await;
+            }
+        }
+    }
+    let verdict = job.progress.verdict().clone();
+    match connect(hop, tls, mode, verdict, transcript).await? {
+        Secured::Tls(session) => secured(*session, hop, job, hop.server(), reuse).await,
+        Secured::Plain(session) => transact(*session, job, hop.server(), reuse).await,
     }
 }
 
