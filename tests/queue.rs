@@ -88,6 +88,20 @@ fn failing(reply: &str) -> TestServer {
     )
 }
 
+/// A server that answers RCPT for `address` with `reply`, and takes the rest.
+fn refusing(address: &str, reply: &str) -> TestServer {
+    TestServer::start(
+        Behaviour {
+            replies: Replies {
+                rcpt_for: vec![(address.into(), reply.into())],
+                ..Replies::default()
+            },
+            ..Behaviour::default()
+        },
+        pki(),
+    )
+}
+
 fn good() -> TestServer {
     TestServer::start(Behaviour::default(), pki())
 }
@@ -182,16 +196,7 @@ fn fail3_without_a_queue_in_service_a_failure_still_goes_to_dead_letter() {
 #[test]
 fn fail8_only_the_recipients_that_did_not_get_the_message_are_queued_and_retried() {
     let spool = Spool::new();
-    let partly = TestServer::start(
-        Behaviour {
-            replies: Replies {
-                rcpt_for: vec![("carol@example.com".into(), "450 4.2.1 mailbox busy".into())],
-                ..Replies::default()
-            },
-            ..Behaviour::default()
-        },
-        pki(),
-    );
+    let partly = refusing("carol@example.com", "450 4.2.1 mailbox busy");
     let up = good();
     let sending = spool.config("sending", &partly, "");
     let running = spool.config("running", &up, "");
@@ -827,16 +832,7 @@ fn fail3_a_kill_during_a_queue_run_never_loses_a_message_and_resends_only_in_the
 #[test]
 fn fail3_a_kill_while_a_state_is_rewritten_leaves_the_old_state_whole() {
     let spool = Spool::new();
-    let partly = TestServer::start(
-        Behaviour {
-            replies: Replies {
-                rcpt_for: vec![("carol@example.com".into(), "450 4.2.1 busy".into())],
-                ..Replies::default()
-            },
-            ..Behaviour::default()
-        },
-        pki(),
-    );
+    let partly = refusing("carol@example.com", "450 4.2.1 busy");
     let up = good();
     let partial = spool.config("partial", &partly, "");
     let running = spool.config("running", &up, "");
@@ -1020,16 +1016,7 @@ fn fail3_a_kill_while_another_users_message_is_taken_in_never_duplicates_it() {
 // covers: FAIL4, IN5
 #[test]
 fn fail4_oem_mails_a_permanent_failure_back_to_the_sender() {
-    let server = TestServer::start(
-        Behaviour {
-            replies: Replies {
-                rcpt_for: vec![("bob@example.net".into(), "550 5.1.1 no such user".into())],
-                ..Replies::default()
-            },
-            ..Behaviour::default()
-        },
-        pki(),
-    );
+    let server = refusing("bob@example.net", "550 5.1.1 no such user");
     let spool = Spool::new();
     std::fs::remove_dir(spool.root().join("maildrop")).unwrap();
     let config = spool.config("config", &server, "");
@@ -1203,4 +1190,305 @@ fn fail3_a_runner_short_of_open_files_loses_and_bounces_nothing() {
             .any(|m| m.mail_from.starts_with("MAIL FROM:<>"))
     );
     assert!(spool.entries(&config).is_empty());
+}
+
+/// What a local user can do to a root runner by writing drop files of
+/// their own making, and what the runner does about its own failures
+/// (found in review: each of these failed before it was fixed).
+mod hostile {
+    use super::*;
+
+    /// Writes a drop file as `user` into the system maildrop: a state line
+    /// of the user's choice, then the message.
+    fn forge(spool: &Spool, user: (u32, u32), id: &str, state: &str, message: &str) {
+        let tmp = spool.root().join(format!("forge-{id}"));
+        std::fs::write(&tmp, format!("{state}\n{message}")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let target = spool.root().join("maildrop").join(id);
+        assert!(shell_as(
+            user,
+            &format!(
+                "cat {} > {}.part && mv {}.part {}",
+                tmp.display(),
+                spool
+                    .root()
+                    .join("maildrop")
+                    .join(format!(".{id}"))
+                    .display(),
+                spool
+                    .root()
+                    .join("maildrop")
+                    .join(format!(".{id}"))
+                    .display(),
+                target.display()
+            )
+        ));
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    /// A user's drop that says `bounce: true` is treated by root's runner
+    /// as a notification: a require-mode message goes without REQUIRETLS
+    /// to a hop that lacks it (the RFC 8689 section 5 relaxation applied
+    /// to a message that is not a notification).
+    // covers: FAIL3
+    #[test]
+    fn a_forged_bounce_flag_in_a_drop_gets_no_relaxation() {
+        if !root_or_skip("the hostile-drop test: forged bounce") {
+            return;
+        }
+        let spool = system_spool();
+        let server = TestServer::start(
+            Behaviour {
+                requiretls: Advertise::Never,
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let config = spool.config("config", &server, "");
+        let msg = "From: alice@example.org\r\nSubject: not a bounce\r\n\r\nsecret body\r\n";
+        let state = format!(
+            r#"{{"version":1,"id":"0000000000000000F00D","created":{},"sender":"","mode":"require","reason":"forged","bounce":true,"size":{},"recipients":[{{"address":"bob@example.net","state":"pending"}}]}}"#,
+            now(),
+            msg.len()
+        );
+        forge(&spool, ALICE, "0000000000000000F00D", &state, msg);
+        let run = spool.tlsend(&config).args(["-q", "-v"]).run();
+        eprintln!("{}", run.stderr);
+        assert!(
+            server.messages().is_empty(),
+            "a user's require-mode message went without REQUIRETLS because its drop file said bounce: true; MAIL: {:?}",
+            server.messages().first().map(|m| m.mail_from.clone())
+        );
+        assert!(run.stderr.contains("5.7.30"), "{}", run.stderr);
+    }
+
+    /// The sender (or -a) a user queues with selects one of the runner's
+    /// accounts, with the runner's credentials.
+    // covers: FAIL3
+    #[test]
+    fn another_users_message_goes_through_the_runners_default_account() {
+        if !root_or_skip("the hostile-drop test: account selection") {
+            return;
+        }
+        let spool = system_spool();
+        let ordinary = good();
+        let vip = good();
+        let config = spool.config("config", &ordinary, "");
+        // root's configuration has a second account for the CEO's address.
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "[account.vip]\nhost = \"localhost\"\nport = {}\ntimeout = 5\nfrom = \"ceo@example.org\"\n",
+            vip.port
+        ));
+        std::fs::write(&config, text).unwrap();
+        // alice queues with -f ceo@example.org, with no configuration of
+        // her own (she cannot read root's password anyway).
+        let user_config = spool.root().join("alice.toml");
+        std::fs::write(
+            &user_config,
+            format!("queue_dir = \"{}\"\n", spool.root().display()),
+        )
+        .unwrap();
+        let output = as_user(&spool, &user_config, ALICE)
+            .args(["-odq", "-f", "ceo@example.org", "bob@example.net"])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let run = spool.tlsend(&config).args(["-q"]).run();
+        eprintln!("{}", run.stderr);
+        assert!(
+            vip.messages().is_empty(),
+            "alice's message went through root's vip account"
+        );
+        assert_eq!(ordinary.messages().len(), 1);
+        // Stamped with the user it came from.
+        let text = ordinary.messages()[0].text();
+        assert!(text.contains(&format!("from userid {}", ALICE.0)), "{text}");
+    }
+
+    /// When the notification of a permanent failure cannot be queued (here
+    /// its temporary file's name is taken; in life ENOSPC, EIO, EMFILE), the
+    /// recipient is failed anyway and the entry removed: the sender is
+    /// never told and the message is gone.
+    // covers: FAIL3
+    #[test]
+    fn fail4_a_notification_that_cannot_be_queued_keeps_the_message() {
+        let spool = Spool::new();
+        let server = TestServer::start(
+            Behaviour {
+                replies: Replies {
+                    rcpt_for: vec![("bob@example.net".into(), "550 5.1.1 no such user".into())],
+                    ..Replies::default()
+                },
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let config = spool.config("config", &server, "");
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-v", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let id = output
+            .stderr
+            .split("queued as ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let queue = spool.root().join("queue");
+        std::fs::create_dir(&queue).unwrap();
+        // The notification's temporary file cannot be made.
+        std::fs::create_dir(queue.join(format!(".{id}-B1.tmp"))).unwrap();
+        let run = spool.tlsend(&config).arg("-q").run();
+        eprintln!("exit {:?}: {}", run.code, run.stderr);
+        let entries = spool.entries(&config);
+        let notices = server
+            .messages()
+            .iter()
+            .filter(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+            .count();
+        assert_eq!(notices, 0);
+        assert!(
+            !entries.is_empty(),
+            "bob failed for good, no notification went to alice and the entry is gone (exit {:?}): {}",
+            run.code,
+            run.stderr
+        );
+    }
+
+    /// A problem of the runner's own, or of its relay's configuration (an
+    /// expired certificate on the submission server, a changed password),
+    /// is treated as a permanent failure of every queued message: all are
+    /// failed and removed in one run instead of waiting for the fix.
+    // covers: FAIL3
+    #[test]
+    fn fail3_an_expired_relay_certificate_defers_the_queue_instead_of_bouncing_it() {
+        let spool = Spool::new();
+        let first = good();
+        let config = spool.config("config", &first, "");
+        for n in 1..=3 {
+            let output = spool
+                .tlsend(&config)
+                .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+                .stdin(message(n))
+                .run();
+            assert_exit(&output, 0, &[]);
+        }
+        // The relay's certificate expires (or its CA changes) before the run.
+        let expired = TestServer::start(
+            Behaviour {
+                cert: crate::support::CertKind::Expired,
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let broken = spool.config("broken", &expired, "");
+        let run = spool.tlsend(&broken).args(["-q", "-v"]).run();
+        assert_eq!(expired.messages().len(), 0);
+        eprintln!("exit {:?}: {}", run.code, run.stderr);
+        assert_eq!(
+            spool.entries(&broken).len(),
+            3,
+            "default-mode messages were failed for good because the relay's certificate expired: {}",
+            run.stderr
+        );
+    }
+
+    // covers: FAIL3
+    #[test]
+    fn fail3_a_wrong_runner_password_defers_the_queue_instead_of_bouncing_it() {
+        let spool = Spool::new();
+        let server = TestServer::start(
+            Behaviour {
+                auth: Some(crate::support::smtp::AuthConfig {
+                    mechanisms: vec!["PLAIN".into()],
+                    user: "relay".into(),
+                    secret: "right".into(),
+                }),
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let config = spool.config("config", &server, "");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("user = \"relay\"\npassword_command = \"echo changed-yesterday\"\n");
+        std::fs::write(&config, text).unwrap();
+        for n in 1..=2 {
+            let output = spool
+                .tlsend(&config)
+                .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+                .stdin(message(n))
+                .run();
+            assert_exit(&output, 0, &[]);
+        }
+        let run = spool.tlsend(&config).arg("-q").run();
+        eprintln!("exit {:?}: {}", run.code, run.stderr);
+        assert_eq!(
+            spool.entries(&config).len(),
+            2,
+            "the runner's wrong password failed every queued message for good: {}",
+            run.stderr
+        );
+    }
+
+    /// A FIFO a user puts into the system maildrop makes root's `-bp`
+    /// (mailq) hang for ever: `list` opens maildrop files without
+    /// O_NONBLOCK/O_NOFOLLOW and without checking they are regular files.
+    // covers: FAIL3
+    #[test]
+    fn a_fifo_in_the_maildrop_cannot_hang_roots_mailq() {
+        if !root_or_skip("the hostile-drop test: fifo") {
+            return;
+        }
+        let spool = system_spool();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        let fifo = spool.root().join("maildrop").join("AAAAAAAAAAAAAAAAAAAA");
+        assert!(shell_as(ALICE, &format!("mkfifo {}", fifo.display())));
+        let mut bp = spool.tlsend(&config);
+        bp.arg("-bp").time_limit(std::time::Duration::from_secs(5));
+        let output = bp.run();
+        assert!(
+            output.code.is_some(),
+            "root's -bp hung on alice's FIFO and was killed: {}",
+            output.stderr
+        );
+    }
+
+    /// A drop whose state lists one recipient twice: `recipient_mut` finds
+    /// the first only, so the second stays pending and the message is sent
+    /// again on every run until expiry.
+    // covers: FAIL3
+    #[test]
+    fn a_drop_with_a_repeated_recipient_is_refused() {
+        if !root_or_skip("the hostile-drop test: repeated recipient") {
+            return;
+        }
+        let spool = system_spool();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        let msg = "From: alice@example.org\r\nSubject: again\r\n\r\nbody\r\n";
+        let state = format!(
+            r#"{{"version":1,"id":"0000000000000000D0D0","created":{},"sender":"alice@example.org","mode":"default","reason":"x","size":{},"recipients":[{{"address":"bob@example.net","state":"pending"}},{{"address":"bob@example.net","state":"pending"}}]}}"#,
+            now(),
+            msg.len()
+        );
+        forge(&spool, ALICE, "0000000000000000D0D0", &state, msg);
+        let run = spool.tlsend(&config).arg("-q").run();
+        assert!(run.stderr.contains("listed twice"), "{}", run.stderr);
+        spool.tlsend(&config).arg("-q").run();
+        assert_eq!(deliveries_to(&server, "bob"), 0, "refused, never sent");
+    }
 }

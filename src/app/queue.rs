@@ -178,7 +178,9 @@ pub(super) fn keep_for_later(
     });
     match queued {
         Ok(id) => {
-            if !queue_only || invocation.verbose > 0 {
+            // -odq is quiet, as sendmail's, unless nothing will run the
+            // queue by itself.
+            if !queue_only || invocation.verbose > 0 || !target.system {
                 let names: Vec<&str> = later.iter().map(|(r, _)| r.as_str()).collect();
                 let runner = if target.system {
                     "the queue runner will retry it"
@@ -350,18 +352,37 @@ fn record_failure(recipient: &mut entry::Recipient, failure: &Failure, now: i64)
     }
 }
 
+/// Puts `recipients` back to pending after their notification could not
+/// be made: they are failed, and the sender told, on a later run.
+fn keep_pending(locked: &mut Locked, recipients: &[String], now: i64) {
+    say(&format!(
+        "queue entry {}: kept, to tell the sender on a later run",
+        locked.id()
+    ));
+    for recipient in locked.entry.recipients.iter_mut() {
+        if recipients.contains(&recipient.address) {
+            recipient.state = State::Pending;
+            recipient.next_attempt = now.saturating_add(entry::backoff(recipient.attempts));
+        }
+    }
+}
+
 /// Whether retrying cannot help a recipient: a permanent refusal of the
-/// recipient, its domain or the message (a 5xx reply, 5.7.30 or 5.7.10,
-/// content no server on the path can take). A failure of this machine (a
+/// recipient, its domain or the message (a 5xx reply, 5.7.30, content no
+/// server on the path can take). A failure of this machine (a
 /// file it cannot read, its configuration, its credentials) or of a
 /// server's manners is retried, never bounced: fixing it must not have
 /// cost the sender the message.
 fn fails_for_good(failure: &Failure) -> bool {
-    failure.classified.status.is_permanent()
+    let status = failure.classified.status;
+    status.is_permanent()
         && matches!(
             failure.classified.exit,
             Sysexit::NoUser | Sysexit::NoHost | Sysexit::Unavailable | Sysexit::DataErr
         )
+        // No verified TLS (an expired certificate, a changed CA) is
+        // usually fixed within days: retried until expiry, then 5.7.10.
+        && status != crate::status::codes::ENCRYPTION_NEEDED
 }
 
 /// The queue `-q`, `-bp` and `--remove-queued` work on: the system queue
@@ -635,7 +656,7 @@ impl Item {
         let envelope = entry.envelope(due);
         let (mode, bounce) = (entry.mode(), entry.bounce);
         let (path, offset) = locked.message_location();
-        let size = entry.size;
+        let size = locked.message_len();
         let open = Box::new(
             move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
                 use std::io::Seek;
@@ -711,7 +732,7 @@ impl Runner<'_> {
         for rejected in self.queue.import(now).map_err(io_stop)? {
             say(&format!(
                 "{} was left in the maildrop: {}",
-                rejected.path.display(),
+                crate::text::printable(&rejected.path.display().to_string()),
                 rejected.why
             ));
         }
@@ -845,8 +866,10 @@ impl Runner<'_> {
                     .account
                     .clone()
                     .filter(|name| self.config.accounts().iter().any(|a| &a.name == name));
-                // Without a known account, the sender may select one.
-                let sender = if account.is_none() {
+                // Without a known account, the sender may select one; not
+                // for another user's message, which goes through the
+                // runner's default account.
+                let sender = if account.is_none() && entry.owner.is_none() {
                     entry.sender.clone()
                 } else {
                     String::new()
@@ -860,11 +883,7 @@ impl Runner<'_> {
             let mut invocation = self.invocation.clone();
             invocation.account = account;
             invocation.direct |= direct;
-            invocation.sender = Some(if sender.is_empty() {
-                "<>".into()
-            } else {
-                sender
-            });
+            invocation.sender = (!sender.is_empty()).then_some(sender);
             let request = match request::build(&invocation, self.config, self.env, &self.host_name)
             {
                 Ok(request) => request,
@@ -889,7 +908,13 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            let outcomes = self.deliver_group(runtime, interrupts, &route, &items)?;
+            // The runner's account may require TLS for everything it
+            // sends: the stricter of that and the message's own mode.
+            let require_all = request
+                .configured_mode
+                .as_ref()
+                .is_some_and(|r| r.mode == Mode::Require);
+            let outcomes = self.deliver_group(runtime, interrupts, &route, &items, require_all)?;
             let notices = self.finish(&items, outcomes);
             drop(items);
             // Notifications go out in this run, through the same routes.
@@ -907,6 +932,7 @@ impl Runner<'_> {
         interrupts: &mut Interrupts,
         route: &Route<'_>,
         items: &[Item],
+        require_all: bool,
     ) -> Result<Vec<Outcome>, PassStop> {
         // Sessions to MX hosts wait here for the run's next message to the
         // same host (a submission server's one session is `deliver_batch`'s).
@@ -915,7 +941,11 @@ impl Runner<'_> {
             .iter()
             .map(|item| Job {
                 envelope: &item.envelope,
-                mode: item.mode,
+                mode: if require_all {
+                    Mode::Require
+                } else {
+                    item.mode
+                },
                 bounce: item.bounce,
                 open_message: &*item.open,
                 progress: &item.progress,
@@ -1028,10 +1058,21 @@ impl Runner<'_> {
                     }
                 }
             }
-            if !failed.is_empty()
-                && let Some(id) = self.notify(&mut locked, dsn_kind::FAILURE, &failed, now)
-            {
-                notices.push(id);
+            for r in &outcome.recipients {
+                if let Err(f) = &r.result
+                    && failed.contains(&r.recipient.to_string())
+                {
+                    say(&format!(
+                        "{}: {}: failed for good: {f}",
+                        locked.id(),
+                        r.recipient
+                    ));
+                }
+            }
+            match self.notify(&mut locked, dsn_kind::FAILURE, &failed, now) {
+                Ok(Some(id)) => notices.push(id),
+                Ok(None) => {}
+                Err(NoticeFailed) => keep_pending(&mut locked, &failed, now),
             }
             if let Err(e) = locked.save() {
                 say(&format!(
@@ -1077,7 +1118,14 @@ impl Runner<'_> {
             human(lifetime),
             failed.len()
         ));
-        let notice = self.notify(locked, dsn_kind::FAILURE, &failed, now);
+        let notice = match self.notify(locked, dsn_kind::FAILURE, &failed, now) {
+            Ok(notice) => notice,
+            Err(NoticeFailed) => {
+                // Expired again, and the sender told, on the next run.
+                keep_pending(locked, &failed, now);
+                None
+            }
+        };
         if let Err(e) = locked.save() {
             say(&format!(
                 "queue entry {}: cannot record the expiry: {e}",
@@ -1090,7 +1138,11 @@ impl Runner<'_> {
     /// The delay warning (once per entry).
     fn warn(&self, locked: &mut Locked, now: i64) -> Option<String> {
         let pending: Vec<String> = locked.entry.pending().map(|r| r.address.clone()).collect();
-        let notice = self.notify(locked, dsn_kind::DELAY, &pending, now);
+        let notice = match self.notify(locked, dsn_kind::DELAY, &pending, now) {
+            Ok(notice) => notice,
+            // Tried again on the next run.
+            Err(NoticeFailed) => return None,
+        };
         locked.entry.warned = true;
         if let Err(e) = locked.save() {
             say(&format!(
@@ -1114,19 +1166,23 @@ impl Runner<'_> {
         kind: NotifyName,
         recipients: &[String],
         now: i64,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, NoticeFailed> {
         if recipients.is_empty() || !locked.entry.notify_on(kind) {
-            return None;
+            return Ok(None);
         }
         let id = match kind {
             NotifyName::Delay => format!("{}-W", locked.id()),
-            _ => format!("{}-B{}", locked.id(), locked.entry.notices + 1),
+            _ => format!(
+                "{}-B{}",
+                locked.id(),
+                locked.entry.notices.saturating_add(1)
+            ),
         };
         let made = self.compose_notification(locked, kind, recipients, now, &id);
         match made {
             Ok(created) => {
                 if kind != NotifyName::Delay {
-                    locked.entry.notices += 1;
+                    locked.entry.notices = locked.entry.notices.saturating_add(1);
                 }
                 if created && self.invocation.verbose > 0 {
                     say(&format!(
@@ -1134,14 +1190,14 @@ impl Runner<'_> {
                         locked.id()
                     ));
                 }
-                Some(id)
+                Ok(Some(id))
             }
             Err(e) => {
                 say(&format!(
                     "queue entry {}: the notification to the sender could not be made: {e}",
                     locked.id()
                 ));
-                None
+                Err(NoticeFailed)
             }
         }
     }
@@ -1313,6 +1369,11 @@ fn subject_of(header: &[u8]) -> Option<String> {
     let field = parsed.all("Subject").next()?;
     Some(field.unfolded_value().trim().to_string())
 }
+
+/// A notification that was due could not be made or queued; the
+/// recipients it was about stay pending, so that nobody fails unheard.
+#[derive(Debug)]
+struct NoticeFailed;
 
 /// A duration in the largest whole unit: "5 days", "4 hours".
 fn human(seconds: i64) -> String {

@@ -231,7 +231,9 @@ pub async fn submit_batch(
             }
         };
         let before = outcomes.len();
-        let mut broken = false;
+        // What broke this connection, if anything did.
+        let mut broken: Option<Error> = None;
+        let mut completed = 0;
         for job in rest {
             if job.mode == Mode::Require && hop.security == Security::Plain {
                 let error = Error::new(Step::Connect, ErrorKind::Missing(Missing::VerifiedTls));
@@ -242,28 +244,33 @@ pub async fn submit_batch(
                 && let Err(error) = session.reset().await
             {
                 transcript.note(&format!("connection not reusable: {error}"));
-                broken = true;
+                broken = Some(error);
                 break;
             }
             match session.transact_on(*job, &server).await {
-                Ok(outcome) => outcomes.push(outcome),
+                Ok(outcome) => {
+                    completed += 1;
+                    outcomes.push(outcome);
+                }
                 Err(error) => {
-                    let in_sync = error.dialogue_in_sync();
                     outcomes.push(failed(job, &error));
-                    if !in_sync {
-                        broken = true;
+                    if !error.dialogue_in_sync() {
+                        broken = Some(error);
                         break;
                     }
                 }
             }
         }
-        if !broken {
-            session.quit().await;
-        } else if outcomes.len() == before {
-            // Not even one transaction on a fresh connection: give up on
-            // the next message rather than loop.
-            let error = Error::new(Step::Mail, ErrorKind::Stopped);
-            outcomes.push(failed(&rest[0], &error));
+        match broken {
+            None => session.quit().await,
+            // A fresh connection that broke before any transaction went
+            // through would break again: the rest waits for the next run,
+            // rather than costing a connection and a time-out each.
+            Some(error) if completed == 0 => {
+                let rest = &jobs[outcomes.len()..];
+                outcomes.extend(rest.iter().map(|job| failed(job, &error)));
+            }
+            Some(_) => {}
         }
     }
     outcomes

@@ -215,7 +215,45 @@ pub fn valid_id(id: &str) -> bool {
         && !id.starts_with('-')
 }
 
+/// Is `name` one a sender gives a dropped file ([`super::new_id`]: 20
+/// upper-case hexadecimal digits)? Notifications' ids add a suffix.
+pub fn valid_drop_id(name: &str) -> bool {
+    name.len() == 20
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
 impl Entry {
+    /// The entry as the runner keeps it for another user (`owner`): the
+    /// envelope, the mode and why, and nothing else its owner wrote. Every
+    /// recipient is pending and due now; no route, no notification flag, no
+    /// creation time in the future.
+    pub fn foreign(&self, owner: u32, now: i64) -> Entry {
+        Entry {
+            version: VERSION,
+            id: self.id.clone(),
+            created: self.created.min(now),
+            owner: Some(owner),
+            sender: self.sender.clone(),
+            mode: self.mode,
+            reason: self.reason.clone(),
+            account: None,
+            direct: false,
+            bounce: false,
+            dsn: self.dsn.clone(),
+            content: self.content,
+            size: self.size,
+            warned: false,
+            notices: 0,
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| Recipient::pending(r.address.clone(), now))
+                .collect(),
+        }
+    }
+
     /// A new entry for `envelope`, every recipient pending and due now.
     pub fn new(id: String, now: i64, envelope: &Envelope, mode: Mode, reason: String) -> Entry {
         Entry {
@@ -293,9 +331,16 @@ impl Entry {
         if self.recipients.is_empty() {
             return invalid("no recipients".into());
         }
+        let mut seen = std::collections::HashSet::new();
         for r in &self.recipients {
-            if let Err(e) = Address::parse(&r.address) {
-                return invalid(format!("recipient {:?}: {e}", r.address));
+            match Address::parse(&r.address) {
+                Err(e) => return invalid(format!("recipient {:?}: {e}", r.address)),
+                // One state per recipient, or a delivered one could stay
+                // pending under its other name.
+                Ok(address) if !seen.insert(address.to_string()) => {
+                    return invalid(format!("recipient {:?} is listed twice", r.address));
+                }
+                Ok(_) => {}
             }
         }
         if let Some(envid) = &self.dsn.envid
@@ -618,6 +663,38 @@ mod tests {
             ..entry
         };
         assert!(!warned.warning_due(200, Some(100)));
+    }
+
+    #[test]
+    fn a_foreign_entry_keeps_the_envelope_and_nothing_else() {
+        let mut forged = Entry::new("A1".into(), 5_000, &envelope(), Mode::Require, "x".into());
+        forged.bounce = true;
+        forged.account = Some("vip".into());
+        forged.direct = true;
+        forged.notices = u32::MAX;
+        forged.warned = true;
+        forged.recipients[0].state = State::Delivered;
+        forged.recipients[1].next_attempt = i64::MAX;
+        let taken = forged.foreign(1000, 2_000);
+        assert_eq!(taken.created, 2_000, "no creation time in the future");
+        assert_eq!(taken.owner, Some(1000));
+        assert!(!taken.bounce && !taken.direct && !taken.warned);
+        assert_eq!((taken.account.as_deref(), taken.notices), (None, 0));
+        assert_eq!(taken.due(2_000, false).len(), 2);
+        assert_eq!(taken.mode, ModeName::Require);
+        assert_eq!(taken.sender, forged.sender);
+    }
+
+    #[test]
+    fn drop_ids_are_what_new_id_makes() {
+        assert!(valid_drop_id("0123456789ABCDEF0123"));
+        for bad in [
+            "0123456789abcdef0123",
+            "0123456789ABCDEF012",
+            "0123456789ABCDEF0123-B1",
+        ] {
+            assert!(!valid_drop_id(bad), "{bad}");
+        }
     }
 
     #[test]

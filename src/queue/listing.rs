@@ -4,7 +4,7 @@
 //! The text format is stable (the README documents it):
 //!
 //! ```text
-//! 00000FA03C9D1E22B7A4 1234 7260 require <alice@example.org> active
+//! 00000FA03C9D1E22B7A4 1234 7260 require <alice@example.org>
 //!     pending <bob@example.net> attempts=3 next=2026-11-30T03:00:00Z status=4.4.1 detail: mx.example.net: connection refused
 //!     delivered <carol@example.com> attempts=1 status=2.0.0 detail: 250 2.0.0 Ok: queued
 //! -- 1 entry, 1 recipient pending, 1234 bytes
@@ -12,8 +12,7 @@
 //!
 //! An entry line holds the id, the size in octets, the age in seconds, the
 //! TLS mode and the envelope sender in angle brackets (`<>` for none),
-//! then `active` while a runner delivers it and `dropped` while it waits
-//! in the maildrop. Each recipient line starts with four spaces and holds
+//! then `dropped` while it waits in the maildrop to be taken in. Each recipient line starts with four spaces and holds
 //! the state (pending, delivered, failed), the address in angle brackets,
 //! `key=value` fields, and last `detail: ` with the server's reply or the
 //! last error up to the end of the line. An empty queue is the one line
@@ -45,9 +44,6 @@ pub fn text(listed: &[Listed], now: i64) -> String {
             crate::policy::Mode::from(e.mode),
             one_line(&e.sender)
         );
-        if l.active {
-            out.push_str(" active");
-        }
         if l.dropped {
             out.push_str(" dropped");
         }
@@ -101,7 +97,6 @@ struct JsonEntry<'a> {
     reason: &'a str,
     sender: &'a str,
     owner: u32,
-    active: bool,
     dropped: bool,
     notification: bool,
     recipients: Vec<JsonRecipient<'a>>,
@@ -139,7 +134,6 @@ pub fn json(listed: &[Listed], now: i64) -> String {
                 reason: &e.reason,
                 sender: &e.sender,
                 owner: l.owner,
-                active: l.active,
                 dropped: l.dropped,
                 notification: e.bounce,
                 recipients: e
@@ -208,7 +202,6 @@ mod tests {
         vec![Listed {
             entry,
             dropped: false,
-            active: true,
             owner: 1000,
         }]
     }
@@ -218,7 +211,7 @@ mod tests {
     fn the_text_listing_has_the_documented_shape() {
         let text = text(&listed(), 1_796_003_660);
         let expected = "\
-00000FA03C9D1E22B7A4 1234 7260 require <alice@example.org> active
+00000FA03C9D1E22B7A4 1234 7260 require <alice@example.org>
     pending <bob@example.net> attempts=3 next=2026-11-30T03:00:00Z status=4.4.1 detail: mx.example.net: connection\\r\\nrefused
     delivered <carol@example.com> attempts=1 status=2.0.0 detail: 250 2.0.0 Ok: queued
 -- 1 entry, 1 recipient pending, 1234 bytes
@@ -241,7 +234,7 @@ mod tests {
         assert_eq!(entry["age"], 7260);
         assert_eq!(entry["mode"], "require");
         assert_eq!(entry["sender"], "alice@example.org");
-        assert_eq!(entry["active"], true);
+        assert_eq!(entry["dropped"], false);
         assert_eq!(entry["recipients"][0]["state"], "pending");
         assert_eq!(
             entry["recipients"][0]["next_attempt"],

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::entry::{self, Entry, EntryError, MAX_STATE_LEN};
 use crate::fault;
+use crate::text::printable;
 
 /// A dropped file older than this whose writer never renamed it is removed.
 const STALE_TMP_SECS: i64 = 86_400;
@@ -49,8 +50,6 @@ pub struct Listed {
     pub entry: Entry,
     /// Waiting in the maildrop for a runner to take it in.
     pub dropped: bool,
-    /// A runner is delivering it now.
-    pub active: bool,
     /// The user who queued it.
     pub owner: u32,
 }
@@ -67,12 +66,32 @@ pub struct Locked {
     pub entry: Entry,
     /// Where the message starts in the entry's file.
     message_offset: u64,
+    /// The message's length as found on disk.
+    message_len: u64,
     /// The entry was removed: nothing more is written for it.
     removed: bool,
 }
 
 fn no_follow() -> i32 {
     rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32
+}
+
+/// Opens a file of the queue for reading without following a symbolic
+/// link, without blocking on a FIFO, and only if it is a regular file: the
+/// maildrop is written by every local user, and the runner may be root.
+fn open_checked(path: &Path) -> io::Result<(File, fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(no_follow())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok((file, meta))
 }
 
 /// Makes a rename or an unlink in `dir` durable.
@@ -101,20 +120,26 @@ fn invalid(e: EntryError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// Writes `parts` to a new file `dir/.NAME.tmp`, fsyncs it, and renames it
-/// to `dir/final_name`; the directory is synced by the caller.
-fn write_atomically(dir: &Path, final_name: &str, parts: &mut [&mut dyn Read]) -> io::Result<()> {
+/// Writes `parts` to a new file `dir/.NAME.tmp` with `mode`, fsyncs it,
+/// and renames it to `dir/final_name`; the directory is synced by the
+/// caller. Returns the file, still open.
+fn write_atomically(
+    dir: &Path,
+    final_name: &str,
+    mode: u32,
+    parts: &mut [&mut dyn Read],
+) -> io::Result<File> {
     let tmp = dir.join(format!(".{final_name}.tmp"));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o640)
+            .mode(mode)
             .custom_flags(no_follow())
             .open(&tmp)?;
-        // Whatever the umask: the group is the runner's in a system queue.
-        file.set_permissions(fs::Permissions::from_mode(0o640))?;
+        // Whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
         let mut out = io::BufWriter::with_capacity(64 * 1024, &mut file);
         for part in parts.iter_mut() {
             io::copy(part, &mut out)?;
@@ -124,13 +149,19 @@ fn write_atomically(dir: &Path, final_name: &str, parts: &mut [&mut dyn Read]) -
         fault::pause("queue-written");
         file.sync_all()?;
         fault::pause("queue-synced");
-        fs::rename(&tmp, dir.join(final_name))
+        fs::rename(&tmp, dir.join(final_name))?;
+        Ok(file)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
+
+/// The largest message taken in from another user's drop: the copy is
+/// the runner's, on the runner's disk (Postfix's message_size_limit is
+/// 10 MB by default).
+pub const MAX_FOREIGN_MESSAGE: u64 = 64 << 20;
 
 impl Queue {
     pub fn at(root: &Path) -> Queue {
@@ -175,17 +206,25 @@ impl Queue {
     }
 
     /// Drops a message into the maildrop: `entry`'s state line, then
-    /// `message`. Once this returns, the message is on disk for good.
+    /// `message`. Once this returns, the message is on disk for good. The
+    /// file is readable by its owner only, or also by the maildrop's group
+    /// when the directory is set-group-id (a runner that is not root).
     pub fn drop_message(&self, entry: &Entry, message: &mut dyn Read) -> io::Result<()> {
         let line = entry.to_line();
-        write_atomically(&self.maildrop, &entry.id, &mut [&mut &line[..], message])?;
+        let shared_group = fs::metadata(&self.maildrop)?.mode() & 0o2000 != 0;
+        let mode = if shared_group { 0o640 } else { 0o600 };
+        let file = write_atomically(
+            &self.maildrop,
+            &entry.id,
+            mode,
+            &mut [&mut &line[..], message],
+        )?;
         fault::pause("queue-dropped");
         match sync_dir(&self.maildrop) {
             // A system maildrop cannot be opened by those who drop into
             // it (mode 1733): the rename is made durable by syncing the
-            // whole file system instead.
+            // file system the file is on instead.
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                let file = File::open(self.maildrop.join(&entry.id))?;
                 rustix::fs::syncfs(&file).map_err(io::Error::from)
             }
             other => other,
@@ -227,7 +266,7 @@ impl Queue {
                 remove_if_stale(&path, now);
                 continue;
             }
-            if !entry::valid_id(&name) {
+            if !entry::valid_drop_id(&name) {
                 rejected.push(Rejected {
                     path,
                     why: "not a name tlsend gives to a queued message".into(),
@@ -240,7 +279,7 @@ impl Queue {
                 moved_any = true;
                 continue;
             }
-            match self.take_in(&path, &name, me) {
+            match self.take_in(&path, &name, me, now) {
                 Ok(Taken::Moved) => moved_any = true,
                 Ok(Taken::Copied) => fresh.push(name),
                 Err(why) => rejected.push(Rejected { path, why }),
@@ -274,20 +313,16 @@ impl Queue {
     }
 
     /// Moves or copies one dropped file; `Err` says why it was left.
-    fn take_in(&self, path: &Path, id: &str, me: u32) -> Result<Taken, String> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(path)
-            .map_err(|e| format!("cannot open: {e}"))?;
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("not a regular file".into());
-        }
+    /// Another user's entry is rebuilt from its envelope alone: nothing
+    /// else its owner wrote (attempts, times, the notification flag, the
+    /// route) reaches the runner, and the message gets a Received field
+    /// naming the user, as Postfix's pickup adds one.
+    fn take_in(&self, path: &Path, id: &str, me: u32, now: i64) -> Result<Taken, String> {
+        let (file, meta) = open_checked(path).map_err(|e| format!("cannot open: {e}"))?;
         if meta.nlink() != 1 {
             return Err("a file with other names (hard links) is not taken in".into());
         }
-        let (mut entry, offset) = read_state(&file).map_err(|e| e.to_string())?;
+        let (entry, offset) = read_state(&file).map_err(|e| e.to_string())?;
         if entry.id != id {
             return Err(format!("its state names another entry, {:?}", entry.id));
         }
@@ -295,16 +330,34 @@ impl Queue {
             fs::rename(path, self.entries.join(id)).map_err(|e| e.to_string())?;
             return Ok(Taken::Moved);
         }
-        entry.owner = Some(meta.uid());
+        let length = meta.len().saturating_sub(offset);
+        if length > MAX_FOREIGN_MESSAGE {
+            return Err(format!(
+                "the message is larger than {MAX_FOREIGN_MESSAGE} bytes"
+            ));
+        }
+        let stamp = format!(
+            "Received: by {} (tlsend, from userid {});\r\n\t{}\r\n",
+            received_host(),
+            meta.uid(),
+            chrono::DateTime::from_timestamp(now, 0)
+                .unwrap_or_default()
+                .format("%a, %d %b %Y %H:%M:%S +0000")
+        );
+        let mut entry = entry.foreign(meta.uid(), now);
+        entry.size = length + stamp.len() as u64;
         let line = entry.to_line();
         let mut message = &file;
         message
             .seek(SeekFrom::Start(offset))
             .map_err(|e| e.to_string())?;
+        // The file may grow while it is copied: no more than it had.
+        let mut message = message.take(length);
         write_atomically(
             &self.entries,
             &format!("{id}.new"),
-            &mut [&mut &line[..], &mut message],
+            0o600,
+            &mut [&mut &line[..], &mut stamp.as_bytes(), &mut message],
         )
         .map_err(|e| format!("cannot copy into the queue: {e}"))?;
         Ok(Taken::Copied)
@@ -326,12 +379,8 @@ impl Queue {
         if !entry::valid_id(id) {
             return Ok(None);
         }
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(self.entries.join(id))
-        {
-            Ok(file) => file,
+        let (file, meta) = match open_checked(&self.entries.join(id)) {
+            Ok(found) => found,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -353,17 +402,14 @@ impl Queue {
             entries: self.entries.clone(),
             entry,
             message_offset,
+            message_len: meta.len().saturating_sub(message_offset),
             removed: false,
         }))
     }
 
     fn current_state(&self, id: &str) -> io::Result<Option<Entry>> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(self.entries.join(format!("{id}.state")))
-        {
-            Ok(file) => file,
+        let file = match open_checked(&self.entries.join(format!("{id}.state"))) {
+            Ok((file, _)) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -387,6 +433,7 @@ impl Queue {
         write_atomically(
             &self.entries,
             &entry.id,
+            0o600,
             &mut [&mut &line[..], &mut &*message],
         )?;
         sync_dir(&self.entries)?;
@@ -394,60 +441,69 @@ impl Queue {
     }
 
     /// Every entry, dropped or taken in, for `-bp`. Entries that cannot be
-    /// read are returned as errors beside them, never skipped silently.
+    /// read are returned as problems beside them, never skipped silently.
+    /// No lock is taken: a listing never makes a runner skip an entry.
     pub fn list(&self) -> io::Result<(Vec<Listed>, Vec<Unreadable>)> {
         let mut listed = Vec::new();
         let mut problems = Vec::new();
-        for id in self.ids()? {
-            let path = self.entries.join(&id);
-            let read = (|| -> io::Result<Listed> {
-                let file = File::open(&path)?;
-                let owner = file.metadata()?.uid();
-                let active = match file.try_lock_shared() {
-                    Ok(()) => false,
-                    Err(fs::TryLockError::WouldBlock) => true,
-                    Err(fs::TryLockError::Error(e)) => return Err(e),
-                };
+        let mut strays = Vec::new();
+        let mut found = |path: PathBuf, name: &str, dropped: bool, current: bool| {
+            let read = open_checked(&path).and_then(|(file, meta)| {
                 let (mut entry, _) = read_state(&file)?;
-                if let Some(current) = self.current_state(&id)? {
-                    entry = current;
+                if current && let Some(state) = self.current_state(name)? {
+                    entry = state;
                 }
                 Ok(Listed {
-                    owner: entry.owner.unwrap_or(owner),
+                    owner: entry.owner.unwrap_or(meta.uid()),
                     entry,
-                    dropped: false,
-                    active,
-                })
-            })();
-            match read {
-                Ok(l) => listed.push(l),
-                // Delivered and removed while we looked.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => problems.push((id, e.to_string())),
-            }
-        }
-        for name in names(&self.maildrop)? {
-            if name.starts_with('.') || !entry::valid_id(&name) {
-                continue;
-            }
-            let read = File::open(self.maildrop.join(&name)).and_then(|file| {
-                let owner = file.metadata()?.uid();
-                let (entry, _) = read_state(&file)?;
-                Ok(Listed {
-                    entry,
-                    dropped: true,
-                    active: false,
-                    owner,
+                    dropped,
                 })
             });
             match read {
                 Ok(l) => listed.push(l),
+                // Delivered, or taken in, while we looked.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => problems.push((name, e.to_string())),
+                Err(e) => problems.push((printable(name), e.to_string())),
+            }
+        };
+        for name in names(&self.entries)? {
+            if entry::valid_id(&name) {
+                found(self.entries.join(&name), &name, false, true);
+            } else if let Some(id) = name.strip_suffix(".new")
+                && entry::valid_id(id)
+            {
+                // Being taken in from another user's drop.
+                found(self.entries.join(&name), id, true, false);
             }
         }
+        for name in names(&self.maildrop)? {
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry::valid_drop_id(&name) {
+                found(self.maildrop.join(&name), &name, true, false);
+            } else {
+                strays.push(name);
+            }
+        }
+        problems.extend(
+            strays
+                .into_iter()
+                .map(|name| (printable(&name), "not a queue entry".to_string())),
+        );
         listed.sort_by(|a, b| (a.entry.created, &a.entry.id).cmp(&(b.entry.created, &b.entry.id)));
+        listed.dedup_by(|a, b| a.entry.id == b.entry.id);
         Ok((listed, problems))
+    }
+}
+
+/// This host's name for Received fields.
+fn received_host() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    if crate::address::Address::from_parts("x", Some(&name)).is_ok() {
+        name
+    } else {
+        "localhost".into()
     }
 }
 
@@ -487,12 +543,14 @@ impl Locked {
 
     /// The message, read from the start each time it is opened.
     pub fn message(&self) -> io::Result<File> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(self.entries.join(&self.entry.id))?;
+        let (mut file, _) = open_checked(&self.entries.join(&self.entry.id))?;
         file.seek(SeekFrom::Start(self.message_offset))?;
         Ok(file)
+    }
+
+    /// The message's length in octets, as found on disk.
+    pub fn message_len(&self) -> u64 {
+        self.message_len
     }
 
     /// Where the message is: the entry's file and the offset it starts at.
@@ -520,6 +578,7 @@ impl Locked {
         write_atomically(
             &self.entries,
             &format!("{}.state", self.entry.id),
+            0o600,
             &mut [&mut &line[..]],
         )?;
         sync_dir(&self.entries)
