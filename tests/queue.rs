@@ -1192,6 +1192,67 @@ fn fail3_a_runner_short_of_open_files_loses_and_bounces_nothing() {
     assert!(spool.entries(&config).is_empty());
 }
 
+// covers: FAIL3
+#[test]
+fn a_queue_run_delivers_to_different_servers_at_once() {
+    let spool = Spool::new();
+    let slow = TestServer::start(
+        Behaviour {
+            silent_at: Some(crate::support::Step::Mail),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let fast = good();
+    // Two accounts; the silent server's comes first in every order.
+    let config = spool.root().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "queue_dir = \"{}\"\n\
+             [account.a-silent]\nhost = \"localhost\"\nport = {}\ntimeout = 5\n\
+             [account.b-fast]\nhost = \"localhost\"\nport = {}\ntimeout = 5\n",
+            spool.root().display(),
+            slow.port,
+            fast.port
+        ),
+    )
+    .unwrap();
+    for (n, account) in [(1, "a-silent"), (2, "b-fast")] {
+        let output = spool
+            .tlsend(&config)
+            .args([
+                "-odq",
+                "-a",
+                account,
+                "-f",
+                "alice@example.org",
+                "bob@example.net",
+            ])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let mut runner = spool.tlsend(&config);
+    runner.arg("-q");
+    let running = runner.start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while fast.messages_so_far().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        fast.messages_so_far().len(),
+        1,
+        "the second server waited for the first one's time-out"
+    );
+    let output = running.finish();
+    assert_exit(&output, 0, &[]);
+    // The silent server's message stays queued.
+    let entries = spool.entries(&config);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["recipients"][0]["state"], "pending");
+}
+
 /// What a local user can do to a root runner by writing drop files of
 /// their own making, and what the runner does about its own failures
 /// (found in review: each of these failed before it was fixed).

@@ -683,6 +683,53 @@ impl Item {
     }
 }
 
+/// The items that go one route, and the route.
+struct Group<'a> {
+    route: Route<'a>,
+    items: &'a [Item],
+    /// The route's account has mode = "require".
+    require_all: bool,
+}
+
+/// One route's jobs (see [`Runner::deliver_groups`]), outcomes in order.
+async fn deliver_group(
+    route: &Route<'_>,
+    jobs: &[Job<'_>],
+    transcript: &Transcript,
+) -> Vec<Outcome> {
+    match route {
+        Route::Submission(ready) => ready.deliver_batch(jobs, transcript).await,
+        Route::Direct(_) => {
+            let mut by_domains: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
+            for (index, job) in jobs.iter().enumerate() {
+                let mut domains: Vec<String> = job
+                    .envelope
+                    .recipients
+                    .iter()
+                    .map(|r| r.domain().unwrap_or("").to_ascii_lowercase())
+                    .collect();
+                domains.sort();
+                domains.dedup();
+                by_domains.entry(domains).or_default().push(index);
+            }
+            let done: Vec<Vec<(usize, Outcome)>> = stream::iter(by_domains.into_values())
+                .map(|indices| async move {
+                    let mut outcomes = Vec::with_capacity(indices.len());
+                    for index in indices {
+                        outcomes.push((index, route.deliver(jobs[index], transcript).await));
+                    }
+                    outcomes
+                })
+                .buffer_unordered(DOMAIN_CONCURRENCY)
+                .collect()
+                .await;
+            let mut in_order: Vec<(usize, Outcome)> = done.into_iter().flatten().collect();
+            in_order.sort_by_key(|(index, _)| *index);
+            in_order.into_iter().map(|(_, outcome)| outcome).collect()
+        }
+    }
+}
+
 /// RFC 1047: the moment a server has taken the message for some
 /// recipients, that is made durable, before the session goes on.
 fn record_acceptances(locked: &RefCell<Locked>, outcome: &Outcome) {
@@ -851,7 +898,9 @@ impl Runner<'_> {
         Some(item)
     }
 
-    /// Delivers the items, grouped by route; records each outcome.
+    /// Delivers the items, grouped by route, every route at once (each
+    /// submission server on one connection, MX hosts as below); records
+    /// each outcome, then sends the notifications that queued.
     fn deliver(
         &self,
         runtime: &tokio::runtime::Runtime,
@@ -879,24 +928,35 @@ impl Runner<'_> {
             groups.entry(key).or_default().push(item);
         }
         let mut status = Sysexit::Ok;
+        let mut requests = Vec::new();
         for ((account, direct, sender), items) in groups {
             let mut invocation = self.invocation.clone();
             invocation.account = account;
             invocation.direct |= direct;
             invocation.sender = (!sender.is_empty()).then_some(sender);
-            let request = match request::build(&invocation, self.config, self.env, &self.host_name)
-            {
-                Ok(request) => request,
+            match request::build(&invocation, self.config, self.env, &self.host_name) {
+                Ok(request) => requests.push((request, items)),
                 Err(e) => {
                     let (request::RequestError::Usage(text) | request::RequestError::Config(text)) =
                         e;
                     say(&format!("{} queued message(s) kept: {text}", items.len()));
                     status = status.max(Sysexit::Config);
-                    continue;
                 }
-            };
-            let route = match Route::ready(runtime, interrupts, &request, &self.transcript) {
-                Ok(route) => route,
+            }
+        }
+        let mut routes = Vec::new();
+        for (request, items) in &requests {
+            match Route::ready(runtime, interrupts, request, &self.transcript) {
+                // The runner's account may require TLS for everything it
+                // sends: the stricter of that and the message's own mode.
+                Ok(route) => routes.push(Group {
+                    route,
+                    items,
+                    require_all: request
+                        .configured_mode
+                        .as_ref()
+                        .is_some_and(|r| r.mode == Mode::Require),
+                }),
                 Err(Halt::Signal(name)) => return Err(PassStop::Signal(name)),
                 Err(Halt::Stop(stop)) => {
                     say(&format!(
@@ -905,92 +965,63 @@ impl Runner<'_> {
                         stop.message
                     ));
                     status = status.max(stop.exit);
-                    continue;
                 }
-            };
-            // The runner's account may require TLS for everything it
-            // sends: the stricter of that and the message's own mode.
-            let require_all = request
-                .configured_mode
-                .as_ref()
-                .is_some_and(|r| r.mode == Mode::Require);
-            let outcomes = self.deliver_group(runtime, interrupts, &route, &items, require_all)?;
-            let notices = self.finish(&items, outcomes);
-            drop(items);
-            // Notifications go out in this run, through the same routes.
-            status = status.max(self.deliver_notices(runtime, interrupts, notices)?);
+            }
         }
+        let outcomes = self.deliver_groups(runtime, interrupts, &routes)?;
+        let mut notices = Vec::new();
+        for (group, outcomes) in routes.iter().zip(outcomes) {
+            notices.extend(self.finish(group.items, outcomes));
+        }
+        drop(routes);
+        drop(requests);
+        // Notifications go out in this run, through the same routes.
+        status = status.max(self.deliver_notices(runtime, interrupts, notices)?);
         Ok(status)
     }
 
-    /// One route's messages: one connection for all of them to a
-    /// submission server, up to [`DOMAIN_CONCURRENCY`] at once directly.
+    /// Every group's messages at once: one connection for all of a
+    /// group's to a submission server; to MX hosts, messages for the same
+    /// domains one after another (each reusing the session the one before
+    /// left open), up to [`DOMAIN_CONCURRENCY`] sets of domains at once.
     /// A signal stops new work; the verdicts already pending are awaited.
-    fn deliver_group(
+    fn deliver_groups(
         &self,
         runtime: &tokio::runtime::Runtime,
         interrupts: &mut Interrupts,
-        route: &Route<'_>,
-        items: &[Item],
-        require_all: bool,
-    ) -> Result<Vec<Outcome>, PassStop> {
+        groups: &[Group<'_>],
+    ) -> Result<Vec<Vec<Outcome>>, PassStop> {
         // Sessions to MX hosts wait here for the run's next message to the
         // same host (a submission server's one session is `deliver_batch`'s).
         let pool = SessionPool::default();
-        let jobs: Vec<Job<'_>> = items
+        let jobs: Vec<Vec<Job<'_>>> = groups
             .iter()
-            .map(|item| Job {
-                envelope: &item.envelope,
-                mode: if require_all {
-                    Mode::Require
-                } else {
-                    item.mode
-                },
-                bounce: item.bounce,
-                open_message: &*item.open,
-                progress: &item.progress,
-                pool: Some(&pool),
+            .map(|group| {
+                group
+                    .items
+                    .iter()
+                    .map(|item| Job {
+                        envelope: &item.envelope,
+                        mode: if group.require_all {
+                            Mode::Require
+                        } else {
+                            item.mode
+                        },
+                        bounce: item.bounce,
+                        open_message: &*item.open,
+                        progress: &item.progress,
+                        pool: Some(&pool),
+                    })
+                    .collect()
             })
             .collect();
         let transcript = &self.transcript;
-        let work = async {
-            match route {
-                Route::Submission(ready) => ready.deliver_batch(&jobs, transcript).await,
-                Route::Direct(_) => {
-                    // Messages to the same domains go one after another, so
-                    // that each reuses the session the one before left
-                    // open; different domains go at once.
-                    let mut by_domains: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
-                    for (index, job) in jobs.iter().enumerate() {
-                        let mut domains: Vec<String> = job
-                            .envelope
-                            .recipients
-                            .iter()
-                            .map(|r| r.domain().unwrap_or("").to_ascii_lowercase())
-                            .collect();
-                        domains.sort();
-                        domains.dedup();
-                        by_domains.entry(domains).or_default().push(index);
-                    }
-                    let jobs = &jobs;
-                    let done: Vec<Vec<(usize, Outcome)>> = stream::iter(by_domains.into_values())
-                        .map(|indices| async move {
-                            let mut outcomes = Vec::with_capacity(indices.len());
-                            for index in indices {
-                                outcomes
-                                    .push((index, route.deliver(jobs[index], transcript).await));
-                            }
-                            outcomes
-                        })
-                        .buffer_unordered(DOMAIN_CONCURRENCY)
-                        .collect()
-                        .await;
-                    let mut in_order: Vec<(usize, Outcome)> = done.into_iter().flatten().collect();
-                    in_order.sort_by_key(|(index, _)| *index);
-                    in_order.into_iter().map(|(_, outcome)| outcome).collect()
-                }
-            }
-        };
+        let work = futures_util::future::join_all(
+            groups
+                .iter()
+                .zip(&jobs)
+                .map(|(group, jobs)| deliver_group(&group.route, jobs, transcript)),
+        );
         let mut work = Box::pin(work);
         let name = match runtime.block_on(interrupts.unless_interrupted(&mut work)) {
             Ok(outcomes) => {
