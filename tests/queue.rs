@@ -1253,6 +1253,62 @@ fn a_queue_run_delivers_to_different_servers_at_once() {
     assert_eq!(entries[0]["recipients"][0]["state"], "pending");
 }
 
+// covers: FAIL3, FAIL7
+#[test]
+fn fail7_sigterm_during_a_queue_run_keeps_every_entry_and_the_next_run_resumes() {
+    let spool = Spool::new();
+    let slow = TestServer::start(
+        Behaviour {
+            end_of_data_delay: Some(std::time::Duration::from_millis(1500)),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let config = spool.config("config", &slow, "");
+    for n in 1..=3 {
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let mut runner = spool.tlsend(&config);
+    runner.arg("-q");
+    let running = runner.start();
+    // The first message is with the server, its verdict pending.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !slow.commands_so_far().iter().any(|c| c.line == "DATA")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    running.signal(rustix::process::Signal::TERM);
+    let output = running.finish();
+    assert_exit(
+        &output,
+        75,
+        &[
+            "SIGTERM",
+            "waiting for its verdict",
+            "kept for the next run",
+        ],
+    );
+    // The verdict came in and was recorded; nothing else was started.
+    assert_eq!(slow.messages().len(), 1);
+    let entries = spool.entries(&config);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["recipients"][0]["state"] == "pending")
+    );
+    spool.tlsend(&config).arg("-q").run();
+    assert_eq!(subjects(&slow), ["queued 1", "queued 2", "queued 3"]);
+    assert!(spool.entries(&config).is_empty());
+}
+
 /// What a local user can do to a root runner by writing drop files of
 /// their own making, and what the runner does about its own failures
 /// (found in review: each of these failed before it was fixed).
