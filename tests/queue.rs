@@ -1120,6 +1120,53 @@ fn fail3_direct_delivery_queues_and_a_queue_run_delivers_to_the_mx_hosts() {
     assert!(spool.entries(&running).is_empty());
 }
 
+// covers: FAIL8, FAIL3
+#[test]
+fn fail8_a_domain_that_deferred_is_queued_and_the_one_that_took_it_is_not_sent_again() {
+    use crate::support::dns::{Records, Security, World};
+    use crate::support::mx::MxWorld;
+    let mut world = World::new();
+    for (domain, address) in [("example.net", "127.0.0.2"), ("example.com", "127.0.0.3")] {
+        world.zone(domain, Security::Secure);
+        world.mx(domain, 10, &format!("mx1.{domain}"));
+        world.a(&format!("mx1.{domain}"), address);
+    }
+    let busy = Behaviour {
+        replies: Replies {
+            mail: Some("451 4.3.0 try later".into()),
+            ..Replies::default()
+        },
+        ..crate::support::mx::host("mx1.example.com", Default::default()).0
+    };
+    let world = MxWorld::start(world, vec![("127.0.0.2", mx1()), ("127.0.0.3", busy)]);
+    let spool = Spool::new();
+    let config = direct_config(&spool, "config", &world);
+    let output = spool
+        .tlsend(&config)
+        .args([
+            "-f",
+            "alice@example.org",
+            "bob@example.net",
+            "carol@example.com",
+        ])
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 0, &["queued as", "carol@example.com"]);
+    let entries = spool.entries(&config);
+    let queued: Vec<&str> = entries[0]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(queued, ["carol@example.com"]);
+    let run = spool.tlsend(&config).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    // example.net got it once, in the first run; example.com is still busy.
+    assert_eq!(deliveries_to(world.server("127.0.0.2"), "bob"), 1);
+    assert_eq!(spool.entries(&config)[0]["recipients"][0]["attempts"], 2);
+}
+
 // covers: FAIL3
 #[test]
 fn a_queue_run_reuses_one_connection_per_mx_host() {

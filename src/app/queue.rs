@@ -439,6 +439,9 @@ pub(super) fn list(invocation: &Invocation) -> Sysexit {
     let now = fault::now();
     let text = if invocation.json {
         spool::listing::json(&listed, now)
+    } else if listed.is_empty() && !problems.is_empty() {
+        // Not "empty": it holds entries that could not be read.
+        format!("-- 0 entries readable, {} not\n", problems.len())
     } else {
         spool::listing::text(&listed, now)
     };
@@ -645,7 +648,7 @@ struct Item {
 
 /// How many entries a queue run locks at once at most: each lock is an
 /// open file. Fewer when the open-file limit is low (a quarter of it).
-const ENTRIES_AT_ONCE: usize = 256;
+const ENTRIES_AT_ONCE: usize = 2048;
 
 /// Messages up to this size are read into memory for each attempt.
 const IN_MEMORY: u64 = 1 << 20;
