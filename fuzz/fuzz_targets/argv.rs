@@ -90,9 +90,7 @@ fuzz_target!(|data: &[u8]| {
         let flag = typed.split(' ').next().unwrap_or(typed);
         let typed_it = |a: &String| match flag.strip_prefix("--") {
             Some(_) => a.contains(flag),
-            None => {
-                a.starts_with('-') && flag.chars().nth(1).is_some_and(|c| a.contains(c))
-            }
+            None => a.starts_with('-') && flag.chars().nth(1).is_some_and(|c| a.contains(c)),
         };
         assert!(args.iter().any(typed_it), "{typed:?} from {args:?}");
     }

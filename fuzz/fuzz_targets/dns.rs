@@ -33,7 +33,12 @@ struct Replay {
 
 impl Resolve for Replay {
     fn query(&self, name: &Name, _: RecordType) -> Lookup<'_> {
-        let next = self.messages.lock().map(|mut m| m.pop_front()).ok().flatten();
+        let next = self
+            .messages
+            .lock()
+            .map(|mut m| m.pop_front())
+            .ok()
+            .flatten();
         let shown = dns::display_name(name);
         let answer = match next.map(|bytes| Message::from_vec(&bytes)) {
             Some(Ok(message)) => dns::interpret(message, self.trusted, &shown),
@@ -90,7 +95,11 @@ fuzz_target!(|data: &[u8]| {
         ];
         if !trusted {
             for security in results.into_iter().flatten() {
-                assert_eq!(security, Security::Insecure, "secure without a trusted AD bit");
+                assert_eq!(
+                    security,
+                    Security::Insecure,
+                    "secure without a trusted AD bit"
+                );
             }
         }
         let recipients = [Address::parse("bob@example.net").expect("an address")];

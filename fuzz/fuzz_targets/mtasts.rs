@@ -42,7 +42,11 @@ fn check_policy(policy: &Policy, hosts: &[&[u8]]) {
         let dotted = format!("{name}.");
         if pattern.is_wildcard() {
             assert!(!pattern.matches(name), "{written} matches {name}");
-            for host in [format!("x.{name}"), format!("X.{upper}."), format!("mx-1.{name}")] {
+            for host in [
+                format!("x.{name}"),
+                format!("X.{upper}."),
+                format!("mx-1.{name}"),
+            ] {
                 assert!(pattern.matches(&host), "{written} must match {host}");
                 assert!(policy.matches(&host));
             }
