@@ -724,12 +724,13 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\r' => {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
                 out.extend_from_slice(b"\r\n");
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
+                i += 1;
             }
+            // A lone CR ends no line: as a line end it would split a
+            // header field into a header and a body (found by fuzzing).
+            b'\r' => out.push(b' '),
             b'\n' => out.extend_from_slice(b"\r\n"),
             b => out.push(b),
         }

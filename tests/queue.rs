@@ -1655,4 +1655,32 @@ mod hostile {
         spool.tlsend(&config).arg("-q").run();
         assert_eq!(deliveries_to(&server, "bob"), 0, "refused, never sent");
     }
+
+    // covers: FAIL3, IN9
+    #[test]
+    fn a_drop_whose_message_standard_input_would_refuse_is_refused() {
+        if !root_or_skip("the hostile-drop test: bare CR") {
+            return;
+        }
+        let spool = system_spool();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        // A bare CR that a server could take for a line end (SMTP smuggling).
+        let msg = "From: alice@example.org\r\nSubject: x\r\n\r\nbody\r.\rMAIL FROM:<x@y>\r\n";
+        let state = format!(
+            r#"{{"version":1,"id":"0000000000000000C0C0","created":{},"sender":"alice@example.org","mode":"default","reason":"x","size":{},"recipients":[{{"address":"bob@example.net","state":"pending"}}]}}"#,
+            now(),
+            msg.len()
+        );
+        forge(&spool, ALICE, "0000000000000000C0C0", &state, msg);
+        let run = spool.tlsend(&config).arg("-q").run();
+        assert!(
+            run.stderr.contains("was left in the maildrop"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("CR"), "{}", run.stderr);
+        assert!(server.messages().is_empty());
+        assert!(spool.root().join("maildrop/0000000000000000C0C0").exists());
+    }
 }

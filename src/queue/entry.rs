@@ -325,7 +325,10 @@ impl Entry {
         if !valid_id(&self.id) {
             return invalid(format!("id {:?}", self.id));
         }
-        if !self.sender.is_empty() && Address::parse(&self.sender).is_err() {
+        // Addresses in the form tlsend writes them, so that a recipient
+        // is found again by its address when a server has answered.
+        let canonical = |text: &str| Address::parse(text).is_ok_and(|a| a.to_string() == text);
+        if !self.sender.is_empty() && !canonical(&self.sender) {
             return invalid(format!("sender {:?}", self.sender));
         }
         if self.recipients.is_empty() {
@@ -335,6 +338,12 @@ impl Entry {
         for r in &self.recipients {
             match Address::parse(&r.address) {
                 Err(e) => return invalid(format!("recipient {:?}: {e}", r.address)),
+                Ok(address) if address.to_string() != r.address => {
+                    return invalid(format!(
+                        "recipient {:?} is not written as {address}",
+                        r.address
+                    ));
+                }
                 // One state per recipient, or a delivered one could stay
                 // pending under its other name.
                 Ok(address) if !seen.insert(address.to_string()) => {

@@ -48,7 +48,7 @@ pub fn text(listed: &[Listed], now: i64) -> String {
             out.push_str(" dropped");
         }
         out.push('\n');
-        bytes += e.size;
+        bytes = bytes.saturating_add(e.size);
         for r in &e.recipients {
             if r.state == State::Pending {
                 pending += 1;

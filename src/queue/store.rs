@@ -336,6 +336,24 @@ impl Queue {
                 "the message is larger than {MAX_FOREIGN_MESSAGE} bytes"
             ));
         }
+        // The same checks as a message read from standard input: no NUL,
+        // no bare CR, no line over 998 octets; and the content flags from
+        // the bytes, not from the state line.
+        let scanned = {
+            let mut region = &file;
+            region
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| e.to_string())?;
+            let options = crate::message::InputOptions {
+                dot_ends_input: false,
+                ..crate::message::InputOptions::default()
+            };
+            crate::message::read(region.take(length), &options)
+                .map_err(|e| format!("cannot read the message: {e}"))?
+        };
+        if let Some(problem) = &scanned.problem {
+            return Err(format!("the message was refused: {problem}"));
+        }
         let stamp = format!(
             "Received: by {} (tlsend, from userid {});\r\n\t{}\r\n",
             received_host(),
@@ -346,6 +364,8 @@ impl Queue {
         );
         let mut entry = entry.foreign(meta.uid(), now);
         entry.size = length + stamp.len() as u64;
+        entry.content.eight_bit = scanned.eight_bit_header || scanned.eight_bit_body;
+        entry.content.utf8_header = scanned.eight_bit_header;
         let line = entry.to_line();
         let mut message = &file;
         message
