@@ -82,8 +82,8 @@ fn fixed_time() -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339("2026-11-23T09:00:00+01:00").expect("a time")
 }
 
-/// Lines ended by CRLF: a lone LF or a lone CR ends a line too, as the
-/// report returns the original.
+/// Lines ended by CRLF: a lone LF ends a line too, and a lone CR becomes a
+/// space, as the report returns the original.
 fn crlf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -93,7 +93,8 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(b"\r\n");
                 i += 1;
             }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b'\r' => out.push(b' '),
+            b'\n' => out.extend_from_slice(b"\r\n"),
             b => out.push(b),
         }
         i += 1;

@@ -138,13 +138,11 @@ fn check_listing(entry: &Entry, now: i64) {
         Listed {
             entry: entry.clone(),
             dropped: true,
-            active: false,
             owner: 1000,
         },
         Listed {
             entry: entry.clone(),
             dropped: false,
-            active: true,
             owner: 0,
         },
     ];
