@@ -571,6 +571,36 @@ fn fail3_q_interval_honours_backoff_and_stops_cleanly_on_sigterm() {
 
 // covers: FAIL3
 #[test]
+fn a_queue_run_opens_a_new_connection_when_the_server_limits_messages_per_connection() {
+    let spool = Spool::new();
+    let server = TestServer::start(
+        Behaviour {
+            messages_per_connection: Some(2),
+            ..Behaviour::default()
+        },
+        pki(),
+    );
+    let config = spool.config("config", &server, "");
+    for n in 1..=5 {
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let run = spool.tlsend(&config).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    assert_eq!(
+        subjects(&server),
+        ["queued 1", "queued 2", "queued 3", "queued 4", "queued 5"]
+    );
+    assert_eq!(server.connections(), 3);
+    assert!(spool.entries(&config).is_empty(), "none deferred");
+}
+
+// covers: FAIL3
+#[test]
 fn fail3_two_concurrent_queue_runs_deliver_each_message_once() {
     let spool = Spool::new();
     let server = TestServer::start(
@@ -1354,6 +1384,34 @@ fn fail7_sigterm_during_a_queue_run_keeps_every_entry_and_the_next_run_resumes()
     spool.tlsend(&config).arg("-q").run();
     assert_eq!(subjects(&slow), ["queued 1", "queued 2", "queued 3"]);
     assert!(spool.entries(&config).is_empty());
+}
+
+// covers: FAIL3
+#[test]
+fn a_reused_mx_session_the_server_ends_gives_way_to_a_new_one() {
+    let world = example_net(
+        "127.0.0.2",
+        Behaviour {
+            messages_per_connection: Some(2),
+            ..mx1()
+        },
+    );
+    let spool = Spool::new();
+    let config = direct_config(&spool, "config", &world);
+    for n in 1..=3 {
+        let output = spool
+            .tlsend(&config)
+            .args(["-odq", "-f", "alice@example.org", "bob@example.net"])
+            .stdin(message(n))
+            .run();
+        assert_exit(&output, 0, &[]);
+    }
+    let run = spool.tlsend(&config).arg("-q").run();
+    assert_exit(&run, 0, &[]);
+    let server = world.server("127.0.0.2");
+    assert_eq!(subjects(server), ["queued 1", "queued 2", "queued 3"]);
+    assert_eq!(server.connections(), 2);
+    assert!(spool.entries(&config).is_empty(), "none deferred");
 }
 
 /// What a local user can do to a root runner by writing drop files of

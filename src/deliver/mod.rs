@@ -252,6 +252,13 @@ pub async fn submit_batch(
                     completed += 1;
                     outcomes.push(outcome);
                 }
+                // A server that takes so many messages per connection: this
+                // one goes on the next connection, nothing of it was taken.
+                Err(error) if completed > 0 && closing_before_mail(&error) => {
+                    transcript.note(&format!("the server ends the connection: {error}"));
+                    broken = Some(error);
+                    break;
+                }
                 Err(error) => {
                     outcomes.push(failed(job, &error));
                     if !error.dialogue_in_sync() {
@@ -274,6 +281,18 @@ pub async fn submit_batch(
         }
     }
     outcomes
+}
+
+/// The server ends the session before MAIL FROM was accepted (421, as
+/// servers with a limit of messages per connection answer, or the
+/// connection gone): nothing of the message was taken.
+fn closing_before_mail(error: &Error) -> bool {
+    error.step == Step::Mail
+        && match &error.kind {
+            ErrorKind::Reply(reply) => reply.code() == 421,
+            ErrorKind::Closed | ErrorKind::Io(_) => true,
+            _ => false,
+        }
 }
 
 /// An open session to a submission server, TLS and AUTH done.
@@ -311,7 +330,7 @@ impl Secured {
         let result = self.transact_on(job, server).await;
         let usable = match &result {
             Ok(_) => true,
-            Err(error) => error.dialogue_in_sync(),
+            Err(error) => error.dialogue_in_sync() && !closing_before_mail(error),
         };
         match reuse {
             Some((pool, key)) if usable => pool.put(key, self),
@@ -470,7 +489,13 @@ pub async fn attempt(
             // trusted to it; one the server closed meanwhile is dropped.
             if session.reset().await.is_ok() {
                 transcript.note("reusing the open connection");
-                return session.transact_pooled(job, &hop.server(), reuse).await;
+                match session.transact_pooled(job, &hop.server(), reuse).await {
+                    // Its limit of messages per connection: a new one may do.
+                    Err(error) if closing_before_mail(&error) => {
+                        transcript.note(&format!("the server ends the connection: {error}"));
+                    }
+                    result => return result,
+                }
             }
         }
     }

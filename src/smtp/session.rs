@@ -360,7 +360,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return Err(self.fail(e));
             }
             for (step, _) in group {
-                let reply = self.read(*step).await?;
+                let reply = match self.read(*step).await {
+                    Ok(reply) => reply,
+                    // A server that refused MAIL (421: it is closing) may
+                    // close without answering the rest: the refusal is
+                    // the news.
+                    Err(_) if replies.first().is_some_and(|r: &Reply| !r.is_positive()) => {
+                        let mail_reply = replies.swap_remove(0);
+                        return Err(self.fail(refusal_or_violation(
+                            Step::Mail,
+                            mail_reply,
+                            "250 to MAIL",
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                };
                 replies.push(reply);
             }
             // A refused MAIL makes every later command pointless; stop

@@ -96,6 +96,9 @@ pub struct Behaviour {
     pub lowercase_keywords: bool,
     /// Wait this long after the message before answering it.
     pub end_of_data_delay: Option<Duration>,
+    /// After this many messages on one connection, answer MAIL with 421
+    /// and close it (Exchange's default limit is 20).
+    pub messages_per_connection: Option<usize>,
     /// Present this TLS configuration instead of `cert`'s (a minted
     /// certificate for an MX host name).
     pub tls_config: Option<Arc<rustls::ServerConfig>>,
@@ -126,6 +129,7 @@ impl Default for Behaviour {
             silent_at: None,
             lowercase_keywords: false,
             end_of_data_delay: None,
+            messages_per_connection: None,
             tls_config: None,
             listen: None,
         }
@@ -402,6 +406,8 @@ struct Session {
     keywords: Option<Vec<String>>,
     authenticated: bool,
     transaction: Option<Transaction>,
+    /// Messages taken on this connection.
+    taken: usize,
 }
 
 impl Session {
@@ -425,6 +431,7 @@ impl Session {
             keywords: None,
             authenticated: false,
             transaction: None,
+            taken: 0,
         }
     }
 
@@ -497,6 +504,16 @@ impl Session {
                         continue;
                     }
                     self.auth(&line).await?;
+                }
+                "MAIL"
+                    if self
+                        .behaviour
+                        .messages_per_connection
+                        .is_some_and(|limit| self.taken >= limit) =>
+                {
+                    self.reply("421 4.7.0 Too many messages for this connection")
+                        .await?;
+                    return Ok(());
                 }
                 "MAIL" => self.mail(&line).await?,
                 "RCPT" => self.rcpt(&line).await?,
@@ -994,6 +1011,7 @@ impl Session {
         if let Some(delay) = self.behaviour.end_of_data_delay {
             tokio::time::sleep(delay).await;
         }
+        self.taken += 1;
         let reply = self
             .behaviour
             .replies
