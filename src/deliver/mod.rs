@@ -240,12 +240,8 @@ pub async fn submit_batch(
                 outcomes.push(failed(job, &error));
                 continue;
             }
-            if outcomes.len() > before
-                && let Err(error) = session.reset().await
-            {
-                transcript.note(&format!("connection not reusable: {error}"));
-                broken = Some(error);
-                break;
+            if outcomes.len() > before {
+                session.reset_before_next();
             }
             match session.transact_on(*job, &server).await {
                 Ok(outcome) => {
@@ -350,6 +346,13 @@ impl Secured {
         match self {
             Secured::Plain(session) => session.reset().await,
             Secured::Tls(session) => session.reset().await,
+        }
+    }
+
+    fn reset_before_next(&mut self) {
+        match self {
+            Secured::Plain(session) => session.reset_before_next(),
+            Secured::Tls(session) => session.reset_before_next(),
         }
     }
 

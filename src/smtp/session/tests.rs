@@ -661,3 +661,72 @@ async fn sub7_a_long_envelope_is_pipelined_in_groups_whose_replies_fit_the_buffe
         .count();
     assert_eq!(rcpts, 5000);
 }
+
+// covers: FAIL3 (a queue run's second message on one connection)
+#[tokio::test]
+async fn an_rset_before_the_next_transaction_goes_in_the_same_pipelined_group() {
+    let h = harness();
+    let mut server = h.server;
+    let server_task = tokio::spawn(async move {
+        server.send("220 localhost\r\n").await;
+        server.expect("EHLO").await;
+        server.send("250-localhost\r\n250 PIPELINING\r\n").await;
+        for first in [true, false] {
+            if !first {
+                server.expect("RSET").await;
+                // The rest of the group came with it: no round trip.
+                assert!(
+                    find(&server.buffer, b"MAIL FROM:").is_some(),
+                    "RSET was sent alone"
+                );
+                server.send("250 ok\r\n").await;
+            }
+            server.expect("MAIL FROM:<alice@example.org>").await;
+            server.expect("RCPT TO:<bob@example.net>").await;
+            server.expect("DATA").await;
+            server.send("250 ok\r\n250 ok\r\n354 go\r\n").await;
+            server.data().await;
+            server.send("250 queued\r\n").await;
+        }
+    });
+    let mut session = Session::open(h.client_io, None, config(), Transcript::off())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let t = session
+            .send_message(&envelope(&["bob@example.net"]), &b"a\r\n"[..], false)
+            .await
+            .unwrap();
+        assert!(matches!(t.data, DataOutcome::Accepted(_)));
+        session.reset_before_next();
+    }
+    server_task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_rset_ends_the_session_with_the_refusal() {
+    let h = harness();
+    let mut server = h.server;
+    let server_task = tokio::spawn(async move {
+        server.send("220 localhost\r\n").await;
+        server.expect("EHLO").await;
+        server.send("250-localhost\r\n250 PIPELINING\r\n").await;
+        server.expect("RSET").await;
+        server.send("421 4.7.0 closing\r\n").await;
+    });
+    let mut session = Session::open(h.client_io, None, config(), Transcript::off())
+        .await
+        .unwrap();
+    session.reset_before_next();
+    let error = session
+        .send_message(&envelope(&["bob@example.net"]), &b"a\r\n"[..], false)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.step, Step::Mail);
+    assert!(
+        matches!(&error.kind, ErrorKind::Reply(r) if r.code() == 421),
+        "{error}"
+    );
+    server_task.await.unwrap();
+}
