@@ -295,9 +295,24 @@ pub fn compose(n: &Notification<'_>) -> Result<Vec<u8>, DsnError> {
             reason: e.to_string(),
         })?,
     );
-    let message = Message::builder()
-        .from(from)
-        .to(Mailbox::new(None, lettre_address("To", n.to)?))
+    // The report is never sent by lettre: the envelope only satisfies its
+    // builder, which would otherwise derive one from To and refuse an
+    // address it cannot take (a quoted local part, an address literal).
+    let envelope = lettre::address::Envelope::new(None, vec![from.email.clone()])
+        .map_err(|e| DsnError::Build(e.to_string()))?;
+    let builder = Message::builder().from(from).envelope(envelope);
+    let builder = match lettre_address("To", n.to) {
+        Ok(to) => builder.to(Mailbox::new(None, to)),
+        // Nobody to tell: a report needs somewhere to go.
+        Err(e) if n.to.domain().is_none() => return Err(e),
+        // An address lettre will not take (a domain literal with IPv6):
+        // written as tlsend writes it, which RFC 5322 reads.
+        Err(_) => builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("To"),
+            format!("<{}>", n.to),
+        )),
+    };
+    let message = builder
         .subject(n.kind.subject())
         .date(date)
         .message_id(Some(message_id.to_string()))

@@ -1572,7 +1572,11 @@ mod hostile {
         let queue = spool.root().join("queue");
         std::fs::create_dir(&queue).unwrap();
         // The notification's temporary file cannot be made.
-        std::fs::create_dir(queue.join(format!(".{id}-B1.tmp"))).unwrap();
+        let digest: String = crate::support::certs::sha256(b"bob@example.net")[..4]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        std::fs::create_dir(queue.join(format!(".{id}-B{digest}.tmp"))).unwrap();
         let run = spool.tlsend(&config).arg("-q").run();
         eprintln!("exit {:?}: {}", run.code, run.stderr);
         let entries = spool.entries(&config);
@@ -1740,5 +1744,258 @@ mod hostile {
         assert!(run.stderr.contains("CR"), "{}", run.stderr);
         assert!(server.messages().is_empty());
         assert!(spool.root().join("maildrop/0000000000000000C0C0").exists());
+    }
+
+    /// Found in review: `Entry::foreign` keeps the dropper's
+    /// `created` when it is in the past, however far. One out of chrono's
+    /// range expires at once, its notification cannot be composed ("the
+    /// entry's time is out of range"), `keep_pending` puts the recipient
+    /// back, and the next run does the same: the message is never sent, the
+    /// sender never told, and the entry never leaves root's queue.
+    // covers: FAIL3, FAIL4
+    #[test]
+    fn a_drop_from_before_time_is_not_kept_for_ever() {
+        if !root_or_skip("the hostile-drop test: created out of range") {
+            return;
+        }
+        let spool = system_spool();
+        let server = good();
+        let config = spool.config("config", &server, "");
+        let msg = "From: alice@example.org\r\nSubject: ancient\r\n\r\nbody\r\n";
+        let state = format!(
+            r#"{{"version":1,"id":"0000000000000000A0A0","created":-100000000000000,"sender":"alice@example.org","mode":"default","reason":"x","size":{},"recipients":[{{"address":"bob@example.net","state":"pending"}}]}}"#,
+            msg.len()
+        );
+        forge(&spool, ALICE, "0000000000000000A0A0", &state, msg);
+        let mut last = String::new();
+        for _ in 0..3 {
+            last = spool.tlsend(&config).arg("-q").run().stderr;
+        }
+        eprintln!("{last}");
+        let told_or_sent = !server.messages().is_empty();
+        assert!(
+            told_or_sent || spool.entries(&config).is_empty(),
+            "after three runs the message was neither sent nor returned, and it is still queued: {last}"
+        );
+    }
+
+    /// Found in review: a sender with a quoted local part (valid
+    /// RFC 5321, accepted by -f) cannot be sent a notification (lettre:
+    /// "missing destination address, invalid envelope"). A recipient the
+    /// server refuses for good is then put back to pending by
+    /// `keep_pending` and offered again on every run, and after expiry
+    /// the entry is kept for ever.
+    // covers: FAIL4
+    #[test]
+    fn a_quoted_sender_is_told_of_a_permanent_failure() {
+        let spool = Spool::new();
+        let server = refusing("bob@example.net", "550 5.1.1 no such user");
+        let config = spool.config("config", &server, "");
+        let output = spool
+            .tlsend(&config)
+            .args([
+                "-odq",
+                "-f",
+                "\"alice smith\"@example.org",
+                "bob@example.net",
+            ])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let mut last = String::new();
+        for _ in 0..3 {
+            last = spool.tlsend(&config).arg("-q").run().stderr;
+        }
+        eprintln!("{last}");
+        let offered = server
+            .lines()
+            .iter()
+            .filter(|l| {
+                l.to_ascii_uppercase()
+                    .starts_with("RCPT TO:<BOB@EXAMPLE.NET>")
+            })
+            .count();
+        let notices = server
+            .messages()
+            .iter()
+            .filter(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+            .count();
+        assert!(
+            notices == 1 && offered == 1,
+            "bob was refused for good {offered} times, {notices} notification(s): {last}"
+        );
+    }
+
+    /// Found in review: root's account has mode = "require", so
+    /// the runner sends another user's default-mode message with
+    /// REQUIRETLS (`require_all`), but keeps the message's RET=FULL on
+    /// MAIL FROM (FAIL5), and when the message fails, the notification is
+    /// made from the entry's own mode: the whole message comes back,
+    /// though it travelled as a REQUIRETLS message (RFC 8689 section 5).
+    // covers: FAIL4, FAIL5
+    #[test]
+    fn a_message_the_runner_required_tls_for_bounces_with_headers_only() {
+        if !root_or_skip("the hostile-drop test: require_all") {
+            return;
+        }
+        let spool = system_spool();
+        let server = refusing("bob@example.net", "550 5.1.1 no such user");
+        let config = spool.config("config", &server, "");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("mode = \"require\"\n");
+        std::fs::write(&config, text).unwrap();
+        let user_config = spool.root().join("alice.toml");
+        std::fs::write(
+            &user_config,
+            format!("queue_dir = \"{}\"\n", spool.root().display()),
+        )
+        .unwrap();
+        let output = as_user(&spool, &user_config, ALICE)
+            .args([
+                "-odq",
+                "-R",
+                "full",
+                "-f",
+                "alice@example.org",
+                "bob@example.net",
+            ])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let run = spool.tlsend(&config).args(["-q", "-v"]).run();
+        eprintln!("{}", run.stderr);
+        let messages = server.messages();
+        let mails: Vec<String> = server
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("MAIL FROM:<alice"))
+            .collect();
+        eprintln!("{mails:?}");
+        let dsn = messages
+            .iter()
+            .find(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+            .expect("a notification reached the server");
+        let report = report(dsn);
+        eprintln!(
+            "notification: {} / returned part: {}",
+            dsn.mail_from, report.parts[2].0
+        );
+        assert!(
+            mails
+                .iter()
+                .all(|m| !(m.contains("REQUIRETLS") && m.contains("RET=FULL"))),
+            "FAIL5: {mails:?}"
+        );
+        assert_eq!(
+            report.parts[2].0, "text/rfc822-headers",
+            "a REQUIRETLS message came back whole"
+        );
+    }
+
+    /// Found in review: a notification is named after the count
+    /// of notifications in the saved state, and `create` treats an
+    /// existing file of that name as this notification. When the state
+    /// could not be saved after a notification was queued (here its
+    /// temporary file's name is taken; in life ENOSPC, EIO, or a crash in
+    /// between), the next run's notification about other recipients gets
+    /// the same name: it is taken as already made, and those recipients
+    /// are failed for good with nobody told.
+    // covers: FAIL4
+    #[test]
+    fn a_recipient_failed_in_a_later_run_is_told_even_after_a_state_save_failed() {
+        let spool = Spool::new();
+        let first = TestServer::start(
+            Behaviour {
+                replies: Replies {
+                    rcpt_for: vec![
+                        ("bob@example.net".into(), "550 5.1.1 no such user".into()),
+                        ("carol@example.net".into(), "450 4.2.1 busy".into()),
+                        // The notification to alice waits in the queue.
+                        ("alice@example.org".into(), "450 4.2.1 busy".into()),
+                    ],
+                    ..Replies::default()
+                },
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let second = TestServer::start(
+            Behaviour {
+                replies: Replies {
+                    rcpt: Some("550 5.1.1 no such user".into()),
+                    // Alice's mailbox is still busy in this run.
+                    rcpt_for: vec![("alice@example.org".into(), "450 4.2.1 busy".into())],
+                    ..Replies::default()
+                },
+                ..Behaviour::default()
+            },
+            pki(),
+        );
+        let config = spool.config("config", &first, "");
+        let later = spool.config("later", &second, "");
+        let output = spool
+            .tlsend(&config)
+            .args([
+                "-odq",
+                "-v",
+                "-f",
+                "alice@example.org",
+                "bob@example.net",
+                "carol@example.net",
+            ])
+            .stdin(message(1))
+            .run();
+        assert_exit(&output, 0, &[]);
+        let id = output
+            .stderr
+            .split("queued as ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let queue = spool.root().join("queue");
+        std::fs::create_dir(&queue).unwrap();
+        let blocker = queue.join(format!(".{id}.state.tmp"));
+        std::fs::create_dir(&blocker).unwrap();
+        let run = spool.tlsend(&config).arg("-q").run();
+        eprintln!("run 1: {}", run.stderr);
+        std::fs::remove_dir(&blocker).unwrap();
+        let run = spool.tlsend(&later).arg("-q").run();
+        eprintln!("run 2: {}", run.stderr);
+        // Alice's mailbox is free again: what is queued for her goes.
+        let third = good();
+        let last = spool.config("last", &third, "");
+        let run = spool.tlsend(&last).arg("-q").run();
+        eprintln!("run 3: {}", run.stderr);
+        let told: Vec<String> = third
+            .messages()
+            .iter()
+            .chain(first.messages().iter())
+            .chain(second.messages().iter())
+            .filter(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+            .map(|m| m.text())
+            .collect();
+        let carol_told = told.iter().any(|t| t.contains("carol@example.net"));
+        for t in &told {
+            eprintln!(
+                "NOTICE: {}",
+                t.lines()
+                    .filter(|l| l.starts_with("Final-Recipient"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+        eprintln!("first saw: {:?}", first.lines());
+        let carol_state = spool
+            .entries(&last)
+            .first()
+            .map(|e| e["recipients"][1]["state"].to_string());
+        assert!(
+            carol_told || carol_state.as_deref() == Some("\"pending\""),
+            "carol failed for good ({carol_state:?}) and no notification names her; {} notification(s)",
+            told.len()
+        );
     }
 }

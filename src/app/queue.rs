@@ -690,8 +690,6 @@ impl Item {
 struct Group<'a> {
     route: Route<'a>,
     items: &'a [Item],
-    /// The route's account has mode = "require".
-    require_all: bool,
 }
 
 /// One route's jobs (see [`Runner::deliver_groups`]), outcomes in order.
@@ -730,6 +728,18 @@ async fn deliver_group(
             in_order.sort_by_key(|(index, _)| *index);
             in_order.into_iter().map(|(_, outcome)| outcome).collect()
         }
+    }
+}
+
+impl Item {
+    /// Sends this message in require mode, and makes its notifications
+    /// those of a require-mode message (headers only, RET=HDRS).
+    fn require_tls(&mut self) {
+        let mut locked = self.locked.borrow_mut();
+        locked.entry.mode = entry::ModeName::Require;
+        locked.entry.require_headers_only();
+        self.mode = Mode::Require;
+        self.envelope.dsn = locked.entry.dsn.to_dsn();
     }
 }
 
@@ -938,7 +948,19 @@ impl Runner<'_> {
             invocation.direct |= direct;
             invocation.sender = (!sender.is_empty()).then_some(sender);
             match request::build(&invocation, self.config, self.env, &self.host_name) {
-                Ok(request) => requests.push((request, items)),
+                Ok(request) => {
+                    // The runner's account may require TLS for everything
+                    // it sends: the stricter of that and the message's mode.
+                    let mut items = items;
+                    if request
+                        .configured_mode
+                        .as_ref()
+                        .is_some_and(|r| r.mode == Mode::Require)
+                    {
+                        items.iter_mut().for_each(Item::require_tls);
+                    }
+                    requests.push((request, items));
+                }
                 Err(e) => {
                     let (request::RequestError::Usage(text) | request::RequestError::Config(text)) =
                         e;
@@ -950,16 +972,7 @@ impl Runner<'_> {
         let mut routes = Vec::new();
         for (request, items) in &requests {
             match Route::ready(runtime, interrupts, request, &self.transcript) {
-                // The runner's account may require TLS for everything it
-                // sends: the stricter of that and the message's own mode.
-                Ok(route) => routes.push(Group {
-                    route,
-                    items,
-                    require_all: request
-                        .configured_mode
-                        .as_ref()
-                        .is_some_and(|r| r.mode == Mode::Require),
-                }),
+                Ok(route) => routes.push(Group { route, items }),
                 Err(Halt::Signal(name)) => return Err(PassStop::Signal(name)),
                 Err(Halt::Stop(stop)) => {
                     say(&format!(
@@ -1005,11 +1018,7 @@ impl Runner<'_> {
                     .iter()
                     .map(|item| Job {
                         envelope: &item.envelope,
-                        mode: if group.require_all {
-                            Mode::Require
-                        } else {
-                            item.mode
-                        },
+                        mode: item.mode,
                         bounce: item.bounce,
                         open_message: &*item.open,
                         progress: &item.progress,
@@ -1204,16 +1213,13 @@ impl Runner<'_> {
         if recipients.is_empty() || !locked.entry.notify_on(kind) {
             return Ok(None);
         }
+        // Named after what it reports, so that making it again after a
+        // crash is a no-op, and a later failure of others is a new notice.
         let id = match kind {
             NotifyName::Delay => format!("{}-W", locked.id()),
-            _ => format!(
-                "{}-B{}",
-                locked.id(),
-                locked.entry.notices.saturating_add(1)
-            ),
+            _ => format!("{}-B{}", locked.id(), digest_of(recipients)),
         };
-        let made = self.compose_notification(locked, kind, recipients, now, &id);
-        match made {
+        match self.compose_notification(locked, kind, recipients, now, &id) {
             Ok(created) => {
                 if kind != NotifyName::Delay {
                     locked.entry.notices = locked.entry.notices.saturating_add(1);
@@ -1226,9 +1232,18 @@ impl Runner<'_> {
                 }
                 Ok(Some(id))
             }
-            Err(e) => {
+            // It would fail the same way every time: the recipients are
+            // failed, and the sender cannot be told.
+            Err(NoticeError::Compose(e)) => {
                 say(&format!(
-                    "queue entry {}: the notification to the sender could not be made: {e}",
+                    "queue entry {}: the sender cannot be told: {e}",
+                    locked.id()
+                ));
+                Ok(None)
+            }
+            Err(NoticeError::Store(e)) => {
+                say(&format!(
+                    "queue entry {}: the notification to the sender could not be queued: {e}",
                     locked.id()
                 ));
                 Err(NoticeFailed)
@@ -1243,10 +1258,10 @@ impl Runner<'_> {
         recipients: &[String],
         now: i64,
         id: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, NoticeError> {
         let original = locked
             .message_prefix(crate::dsn::BOUNCE_SIZE_LIMIT as u64 + 1)
-            .map_err(|e| format!("cannot read the message: {e}"))?;
+            .map_err(|e| NoticeError::Store(format!("cannot read the message: {e}")))?;
         let lifetime = i64::try_from(self.config.queue.lifetime.as_secs()).unwrap_or(0);
         let notice = Notice::compose(
             &locked.entry,
@@ -1257,11 +1272,30 @@ impl Runner<'_> {
             &self.host_name,
             lifetime,
             id,
-        )?;
+        )
+        .map_err(NoticeError::Compose)?;
         self.queue
             .create(&notice.entry, &notice.bytes)
-            .map_err(|e| format!("cannot queue it: {e}"))
+            .map_err(|e| NoticeError::Store(format!("cannot queue it: {e}")))
     }
+}
+
+/// Why a notification was not made: its content (it would fail again) or
+/// the disk (it may work next time).
+enum NoticeError {
+    Compose(String),
+    Store(String),
+}
+
+/// Eight hexadecimal digits naming a set of addresses.
+fn digest_of(addresses: &[String]) -> String {
+    let mut sorted: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let digest = ring::digest::digest(&ring::digest::SHA256, sorted.join("\n").as_bytes());
+    digest.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
 }
 
 /// A delivery status notification about an entry, ready to deliver or
@@ -1430,4 +1464,65 @@ fn human(seconds: i64) -> String {
 mod dsn_kind {
     pub const FAILURE: super::NotifyName = super::NotifyName::Failure;
     pub const DELAY: super::NotifyName = super::NotifyName::Delay;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review: a sender address tlsend accepts (and the
+    /// queue's state check accepts) but lettre refuses makes every failure
+    /// notification impossible; `keep_pending` then keeps the entry for ever.
+    #[test]
+    fn fail4_every_sender_the_queue_accepts_can_be_notified() {
+        let mut refused = Vec::new();
+        for sender in [
+            "alice@example.org",
+            "\"alice smith\"@example.org",
+            "\"a\\\\b\"@example.org",
+            "alice@[192.0.2.1]",
+            "alice@[IPv6:2001:db8::1]",
+            "ålice@exämple.org",
+            "a..b@example.org",
+            "\"\"@example.org",
+        ] {
+            let Ok(address) = Address::parse(sender) else {
+                continue;
+            };
+            if address.to_string() != sender {
+                continue;
+            }
+            let envelope = Envelope {
+                sender: crate::address::ReversePath::Address(address),
+                recipients: vec![Address::parse("bob@example.net").unwrap()],
+                content: crate::smtp::Content::default(),
+                size: Some(10),
+                dsn: crate::smtp::Dsn::default(),
+            };
+            let mut entry = Entry::new(
+                "0000000000000000AAAA".into(),
+                1_700_000_000,
+                &envelope,
+                Mode::Default,
+                "x".into(),
+            );
+            entry.recipients[0].state = State::Failed;
+            entry.recipients[0].status = Some("5.1.1".into());
+            let line = entry.to_line();
+            assert!(Entry::parse(&line[..line.len() - 1]).is_ok(), "{sender}");
+            if let Err(e) = Notice::compose(
+                &entry,
+                b"Subject: x\r\n\r\nbody\r\n",
+                NotifyName::Failure,
+                &["bob@example.net".to_string()],
+                1_700_000_100,
+                "host.example.org",
+                432_000,
+                "0000000000000000AAAA-B1",
+            ) {
+                refused.push(format!("{sender}: {e}"));
+            }
+        }
+        assert!(refused.is_empty(), "{refused:#?}");
+    }
 }

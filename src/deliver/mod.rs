@@ -140,6 +140,9 @@ pub struct Job<'a> {
     pub pool: Option<&'a SessionPool>,
 }
 
+/// Sessions a pool keeps open at most (each is a socket).
+const MAX_IDLE: usize = 32;
+
 /// Open sessions waiting for the next message of a queue run, each under
 /// its hop's [`Hop::reuse_key`]. Single-threaded, like the runtime.
 #[derive(Default)]
@@ -154,16 +157,23 @@ impl SessionPool {
         Some(idle.swap_remove(at).1)
     }
 
-    fn put(&self, key: &str, session: Secured) {
-        self.idle.borrow_mut().push((key.to_string(), session));
+    /// Keeps `session` for the next message, or, with [`MAX_IDLE`]
+    /// waiting already, gives back the one that waited longest.
+    fn put(&self, key: &str, session: Secured) -> Option<Secured> {
+        let mut idle = self.idle.borrow_mut();
+        idle.push((key.to_string(), session));
+        (idle.len() > MAX_IDLE).then(|| idle.remove(0).1)
     }
 
-    /// Says QUIT on every waiting session.
+    /// Says QUIT on every waiting session, all at once and without waiting
+    /// for the goodbyes: a silent host cannot hold the run.
     pub async fn close(&self) {
         let idle = std::mem::take(&mut *self.idle.borrow_mut());
-        for (_, session) in idle {
-            session.quit().await;
-        }
+        futures_util::future::join_all(
+            idle.into_iter()
+                .map(|(_, session)| session.quit_without_reply()),
+        )
+        .await;
     }
 }
 
@@ -247,6 +257,19 @@ pub async fn submit_batch(
                 Ok(outcome) => {
                     completed += 1;
                     outcomes.push(outcome);
+                    if session.is_broken() {
+                        // The data phase broke: the next reply could be
+                        // this one's late verdict. A new connection.
+                        broken = Some(Error::new(Step::Mail, ErrorKind::Closed));
+                        break;
+                    }
+                }
+                // RSET failed: the session, not this message, is done with;
+                // it goes on the next connection (or waits, below).
+                Err(error) if error.step == Step::Reset => {
+                    transcript.note(&format!("connection not reusable: {error}"));
+                    broken = Some(error);
+                    break;
                 }
                 // A server that takes so many messages per connection: this
                 // one goes on the next connection, nothing of it was taken.
@@ -270,8 +293,23 @@ pub async fn submit_batch(
             // through would break again: the rest waits for the next run,
             // rather than costing a connection and a time-out each.
             Some(error) if completed == 0 => {
-                let rest = &jobs[outcomes.len()..];
-                outcomes.extend(rest.iter().map(|job| failed(job, &error)));
+                // Not offered to the server: whatever broke, they wait.
+                let not_tried = Failure {
+                    server: Some(server.clone()),
+                    classified: Classified {
+                        status: crate::status::codes::BAD_CONNECTION,
+                        exit: Sysexit::TempFail,
+                    },
+                    detail: format!(
+                        "not tried: the connection failed on a message before: {error}"
+                    ),
+                    hint: None,
+                };
+                for job in &jobs[outcomes.len()..] {
+                    let outcome = Outcome::all_failed(&job.envelope.recipients, not_tried.clone());
+                    job.progress.record(&outcome);
+                    outcomes.push(outcome);
+                }
             }
             Some(_) => {}
         }
@@ -324,12 +362,19 @@ impl Secured {
         reuse: Option<(&SessionPool, &str)>,
     ) -> Result<Outcome, Error> {
         let result = self.transact_on(job, server).await;
-        let usable = match &result {
-            Ok(_) => true,
-            Err(error) => error.dialogue_in_sync() && !closing_before_mail(error),
-        };
+        // A data phase that broke leaves the dialogue out of step even
+        // when the transaction reports per-recipient results.
+        let usable = !self.is_broken()
+            && match &result {
+                Ok(_) => true,
+                Err(error) => error.dialogue_in_sync() && !closing_before_mail(error),
+            };
         match reuse {
-            Some((pool, key)) if usable => pool.put(key, self),
+            Some((pool, key)) if usable => {
+                if let Some(oldest) = pool.put(key, self) {
+                    oldest.quit_without_reply().await;
+                }
+            }
             _ => self.quit().await,
         }
         result
@@ -353,6 +398,21 @@ impl Secured {
         match self {
             Secured::Plain(session) => session.reset_before_next(),
             Secured::Tls(session) => session.reset_before_next(),
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        match self {
+            Secured::Plain(session) => session.is_broken(),
+            Secured::Tls(session) => session.is_broken(),
+        }
+    }
+
+    /// QUIT without waiting for the goodbye.
+    async fn quit_without_reply(self) {
+        match self {
+            Secured::Plain(session) => session.quit_without_reply().await,
+            Secured::Tls(session) => session.quit_without_reply().await,
         }
     }
 
@@ -819,6 +879,9 @@ pub fn list(addresses: &[&Address]) -> String {
 }
 
 mod direct;
+
+#[cfg(test)]
+mod pool_tests;
 
 pub use direct::{DirectSettings, TlsClients, direct};
 

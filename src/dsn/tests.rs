@@ -864,3 +864,26 @@ fn folded_fields_unfold_to_the_value() {
         format!("Diagnostic-Code: {value}")
     );
 }
+
+// covers: FAIL4
+#[test]
+fn fail4_every_sender_the_queue_accepts_can_be_told() {
+    for sender in [
+        "\"alice smith\"@example.org",
+        "alice@[192.0.2.1]",
+        "alice@[IPv6:2001:db8::1]",
+        "\"a@b\"@example.org",
+    ] {
+        let mut f = Fixture::new();
+        f.sender = address(sender);
+        let recipients = [f.recipient(&f.bob, codes::ENCRYPTION_NEEDED)];
+        let n = f.notification(Kind::Failure, &recipients, Returned::Headers(&f.original));
+        let report = compose(&n).unwrap_or_else(|e| panic!("{sender}: {e}"));
+        let text = String::from_utf8_lossy(&report).into_owned();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("To: ") && l.contains(sender)),
+            "{sender}: {text}"
+        );
+    }
+}

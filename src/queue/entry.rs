@@ -233,7 +233,9 @@ impl Entry {
         Entry {
             version: VERSION,
             id: self.id.clone(),
-            created: self.created.min(now),
+            // Its queueing is now: a time of the owner's choice could keep
+            // it from expiring, or expire it at once.
+            created: now,
             owner: Some(owner),
             sender: self.sender.clone(),
             mode: self.mode,
@@ -305,9 +307,10 @@ impl Entry {
         if versioned.version != VERSION {
             return Err(EntryError::Version(versioned.version));
         }
-        let entry: Entry =
+        let mut entry: Entry =
             serde_json::from_slice(line).map_err(|e| EntryError::Format(e.to_string()))?;
         entry.check()?;
+        entry.require_headers_only();
         Ok(entry)
     }
 
@@ -359,10 +362,21 @@ impl Entry {
         {
             return invalid(format!("envid {envid:?}"));
         }
+        if self.dsn.notify.as_ref().is_some_and(Vec::is_empty) {
+            return invalid("an empty NOTIFY list".into());
+        }
         if self.bounce && !self.sender.is_empty() {
             return invalid("a notification with a sender".into());
         }
         Ok(())
+    }
+
+    /// RFC 8689 section 5 and FAIL5: a require-mode message's bounce
+    /// carries its header only, whatever RET asked.
+    pub fn require_headers_only(&mut self) {
+        if self.mode == ModeName::Require && self.dsn.ret == Some(RetName::Full) {
+            self.dsn.ret = Some(RetName::Hdrs);
+        }
     }
 
     pub fn mode(&self) -> Mode {
@@ -685,7 +699,7 @@ mod tests {
         forged.recipients[0].state = State::Delivered;
         forged.recipients[1].next_attempt = i64::MAX;
         let taken = forged.foreign(1000, 2_000);
-        assert_eq!(taken.created, 2_000, "no creation time in the future");
+        assert_eq!(taken.created, 2_000, "queued when taken in");
         assert_eq!(taken.owner, Some(1000));
         assert!(!taken.bounce && !taken.direct && !taken.warned);
         assert_eq!((taken.account.as_deref(), taken.notices), (None, 0));

@@ -129,9 +129,22 @@ fn write_atomically(
     mode: u32,
     parts: &mut [&mut dyn Read],
 ) -> io::Result<File> {
+    write_checked(dir, final_name, mode, parts, &|_| Ok(()))
+}
+
+/// [`write_atomically`], with `check` run on the written file before it
+/// is renamed into place: what is checked is what stays.
+fn write_checked(
+    dir: &Path,
+    final_name: &str,
+    mode: u32,
+    parts: &mut [&mut dyn Read],
+    check: &dyn Fn(&mut File) -> io::Result<()>,
+) -> io::Result<File> {
     let tmp = dir.join(format!(".{final_name}.tmp"));
     let result = (|| {
         let mut file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
@@ -147,6 +160,7 @@ fn write_atomically(
         out.flush()?;
         drop(out);
         fault::pause("queue-written");
+        check(&mut file)?;
         file.sync_all()?;
         fault::pause("queue-synced");
         fs::rename(&tmp, dir.join(final_name))?;
@@ -338,22 +352,15 @@ impl Queue {
         }
         // The same checks as a message read from standard input: no NUL,
         // no bare CR, no line over 998 octets; and the content flags from
-        // the bytes, not from the state line.
+        // the bytes, not from the state line. The owner can still write to
+        // the dropped file, so the copy is checked again before it stays.
         let scanned = {
             let mut region = &file;
             region
                 .seek(SeekFrom::Start(offset))
                 .map_err(|e| e.to_string())?;
-            let options = crate::message::InputOptions {
-                dot_ends_input: false,
-                ..crate::message::InputOptions::default()
-            };
-            crate::message::read(region.take(length), &options)
-                .map_err(|e| format!("cannot read the message: {e}"))?
+            scan(region.take(length)).map_err(|e| e.to_string())?
         };
-        if let Some(problem) = &scanned.problem {
-            return Err(format!("the message was refused: {problem}"));
-        }
         let stamp = format!(
             "Received: by {} (tlsend, from userid {});\r\n\t{}\r\n",
             received_host(),
@@ -364,8 +371,8 @@ impl Queue {
         );
         let mut entry = entry.foreign(meta.uid(), now);
         entry.size = length + stamp.len() as u64;
-        entry.content.eight_bit = scanned.eight_bit_header || scanned.eight_bit_body;
-        entry.content.utf8_header = scanned.eight_bit_header;
+        entry.content.eight_bit = scanned.eight_bit;
+        entry.content.utf8_header = scanned.utf8_header;
         let line = entry.to_line();
         let mut message = &file;
         message
@@ -373,13 +380,25 @@ impl Queue {
             .map_err(|e| e.to_string())?;
         // The file may grow while it is copied: no more than it had.
         let mut message = message.take(length);
-        write_atomically(
+        let check = |copy: &mut File| -> io::Result<()> {
+            copy.seek(SeekFrom::Start((line.len() + stamp.len()) as u64))?;
+            let copied = scan(&mut *copy)?;
+            if copied != scanned {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the dropped file changed while it was taken in",
+                ));
+            }
+            Ok(())
+        };
+        write_checked(
             &self.entries,
             &format!("{id}.new"),
             0o600,
             &mut [&mut &line[..], &mut stamp.as_bytes(), &mut message],
+            &check,
         )
-        .map_err(|e| format!("cannot copy into the queue: {e}"))?;
+        .map_err(|e| format!("not taken in: {e}"))?;
         Ok(Taken::Copied)
     }
 
@@ -474,7 +493,12 @@ impl Queue {
                     entry = state;
                 }
                 Ok(Listed {
-                    owner: entry.owner.unwrap_or(meta.uid()),
+                    // A dropped file's state line is its writer's word.
+                    owner: if dropped {
+                        meta.uid()
+                    } else {
+                        entry.owner.unwrap_or(meta.uid())
+                    },
                     entry,
                     dropped,
                 })
@@ -515,6 +539,33 @@ impl Queue {
         listed.dedup_by(|a, b| a.entry.id == b.entry.id);
         Ok((listed, problems))
     }
+}
+
+/// What taking a message in learns from its bytes.
+#[derive(Debug, PartialEq, Eq)]
+struct Scanned {
+    eight_bit: bool,
+    utf8_header: bool,
+}
+
+/// Reads a message as standard input is read; a message tlsend would
+/// refuse there is refused here (InvalidData, naming the problem).
+fn scan(reader: impl Read) -> io::Result<Scanned> {
+    let options = crate::message::InputOptions {
+        dot_ends_input: false,
+        ..crate::message::InputOptions::default()
+    };
+    let input = crate::message::read(reader, &options)?;
+    if let Some(problem) = &input.problem {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the message was refused: {problem}"),
+        ));
+    }
+    Ok(Scanned {
+        eight_bit: input.eight_bit_header || input.eight_bit_body,
+        utf8_header: input.eight_bit_header,
+    })
 }
 
 /// This host's name for Received fields.

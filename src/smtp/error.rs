@@ -21,6 +21,8 @@ pub enum Step {
     StartTls,
     EhloAfterTls,
     Auth,
+    /// RSET between two transactions on one session.
+    Reset,
     Mail,
     Rcpt,
     Data,
@@ -38,6 +40,7 @@ impl fmt::Display for Step {
             Step::StartTls => "STARTTLS",
             Step::EhloAfterTls => "EHLO after TLS",
             Step::Auth => "AUTH",
+            Step::Reset => "RSET",
             Step::Mail => "MAIL FROM",
             Step::Rcpt => "RCPT TO",
             Step::Data => "DATA",

@@ -282,6 +282,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     where
         R: AsyncRead + Unpin,
     {
+        if self.broken {
+            return Err(Error::new(Step::Mail, ErrorKind::Closed));
+        }
         let proof = if require_tls {
             let proof = self.require_tls_proof()?;
             self.conn
@@ -359,7 +362,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // RFC 2920 3.1: RSET may stand anywhere in a group; it saves the
         // round trip a separate RSET would cost between transactions.
         if reset {
-            commands.push((Step::Mail, "RSET".to_string()));
+            commands.push((Step::Reset, "RSET".to_string()));
         }
         commands.push((Step::Mail, mail));
         commands.extend(rcpts.into_iter().map(|rcpt| (Step::Rcpt, rcpt)));
@@ -381,14 +384,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     // closing) may close without answering the rest: the
                     // refusal is the news.
                     Err(_) if replies.iter().any(|r: &Reply| !r.is_positive()) => {
-                        let refused = replies.swap_remove(
-                            replies.iter().position(|r| !r.is_positive()).unwrap_or(0),
-                        );
-                        return Err(self.fail(refusal_or_violation(
-                            Step::Mail,
-                            refused,
-                            "250 to MAIL",
-                        )));
+                        let at = replies.iter().position(|r| !r.is_positive()).unwrap_or(0);
+                        let (step, expected) = if reset && at == 0 {
+                            (Step::Reset, "250 to RSET")
+                        } else {
+                            (Step::Mail, "250 to MAIL")
+                        };
+                        let refused = replies.swap_remove(at);
+                        return Err(self.fail(refusal_or_violation(step, refused, expected)));
                     }
                     Err(e) => return Err(e),
                 };
@@ -398,7 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 // The replies to the rest of the group are not waited for:
                 // the session cannot go on.
                 let refused = replies.swap_remove(0);
-                let error = refusal_or_violation(Step::Mail, refused, "250 to RSET");
+                let error = refusal_or_violation(Step::Reset, refused, "250 to RSET");
                 self.broken = true;
                 return Err(error);
             }
@@ -591,6 +594,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.read(Step::Data).await.map(|_| ())
     }
 
+    /// The dialogue fell out of step (a reply that never came, a broken data
+    /// stream): nothing more may be said on this session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Asks for an RSET ahead of the next transaction's MAIL, in the same
     /// pipelined group when the server offers PIPELINING.
     pub fn reset_before_next(&mut self) {
@@ -599,12 +608,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Resets the transaction so another can follow on this session.
     pub async fn reset(&mut self) -> Result<(), Error> {
-        self.command(Step::Mail, "RSET").await?;
-        let reply = self.read(Step::Mail).await?;
+        if self.broken {
+            // A late reply would be read as RSET's.
+            return Err(Error::new(Step::Reset, ErrorKind::Closed));
+        }
+        self.command(Step::Reset, "RSET").await?;
+        let reply = self.read(Step::Reset).await?;
         if reply.is_positive() {
             Ok(())
         } else {
-            Err(self.fail(refusal_or_violation(Step::Mail, reply, "250 to RSET")))
+            Err(self.fail(refusal_or_violation(Step::Reset, reply, "250 to RSET")))
         }
     }
 

@@ -723,7 +723,7 @@ async fn a_refused_rset_ends_the_session_with_the_refusal() {
         .await
         .map(|_| ())
         .expect_err("refused");
-    assert_eq!(error.step, Step::Mail);
+    assert_eq!(error.step, Step::Reset);
     assert!(
         matches!(&error.kind, ErrorKind::Reply(r) if r.code() == 421),
         "{error}"
