@@ -538,3 +538,81 @@ async fn submit_batch_retries_a_message_refused_by_a_per_session_limit() {
     );
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// REVIEW3 D1: a PIPELINING server that refuses one recipient and accepts
+/// another, then drops the connection instead of answering DATA (a crash,
+/// Postfix's hard error limit).
+async fn drops_at_data_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &str = if upper.starts_with("EHLO") {
+                        "250-relay.test\r\n250 PIPELINING\r\n"
+                    } else if upper.starts_with("RCPT") && line.contains("nobody@") {
+                        "550 5.1.1 no such user\r\n"
+                    } else if upper.starts_with("DATA") {
+                        // Gone, no reply.
+                        return;
+                    } else {
+                        "250 ok\r\n"
+                    };
+                    write.write_all(reply.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    port
+}
+
+/// REVIEW3 D1: an interactive send. bob@ was accepted and the message
+/// never reached the server; before 5c88a2b/b5659d0 this was a closed
+/// connection (temporary, exit 75). Now the 550 given to nobody@ is
+/// reported as MAIL FROM's refusal and bob@ fails for good.
+#[tokio::test]
+async fn review3_an_accepted_recipient_does_not_fail_for_good_when_the_server_drops_at_data() {
+    let port = drops_at_data_server().await;
+    let plan = Submission {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::Plain,
+        credentials: None,
+        ehlo_name: Some("client.test".into()),
+        connect_timeout: Duration::from_secs(2),
+        timeouts: Timeouts::default(),
+    };
+    let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
+        Ok(Box::new(io::Cursor::new(
+            b"Subject: x\r\n\r\nbody\r\n".to_vec(),
+        )))
+    };
+    let env = envelope(&["nobody@example.net", "bob@example.net"]);
+    let progress = Progress::default();
+    let outcome = submit(
+        &plan,
+        None,
+        Job {
+            envelope: &env,
+            mode: Mode::Default,
+            bounce: false,
+            open_message: &open,
+            progress: &progress,
+            pool: None,
+        },
+        &Transcript::off(),
+    )
+    .await;
+    let bob = &outcome.recipients[1];
+    let failure = bob.result.as_ref().expect_err("not delivered");
+    assert!(
+        failure.classified.is_temporary(),
+        "bob@ was accepted and the server went away before DATA: {failure}"
+    );
+}

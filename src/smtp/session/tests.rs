@@ -730,3 +730,79 @@ async fn a_refused_rset_ends_the_session_with_the_refusal() {
     );
     server_task.await.unwrap();
 }
+
+// REVIEW3 D1: a refused RCPT followed by a dropped connection (or a DATA
+// reply that never comes) is reported as a refusal of MAIL with the RCPT's
+// 550: every recipient, even the accepted one, fails for good.
+#[tokio::test]
+async fn review3_a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
+    let h = harness();
+    let mut server = h.server;
+    let server_task = tokio::spawn(async move {
+        server.send("220 localhost\r\n").await;
+        server.expect("EHLO").await;
+        server.send("250-localhost\r\n250 PIPELINING\r\n").await;
+        server.expect("MAIL FROM:<alice@example.org>").await;
+        server.expect("RCPT TO:<nobody@example.net>").await;
+        server.expect("RCPT TO:<bob@example.net>").await;
+        server.expect("DATA").await;
+        // Postfix's hard error limit, or a crash: no reply to DATA.
+        server.send("250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n").await;
+        drop(server);
+    });
+    let mut session = Session::open(h.client_io, None, config(), Transcript::off())
+        .await
+        .unwrap();
+    let result = session
+        .send_message(
+            &envelope(&["nobody@example.net", "bob@example.net"]),
+            &b"a\r\n"[..],
+            false,
+        )
+        .await;
+    server_task.await.unwrap();
+    let error = result.map(|_| ()).expect_err("the connection closed");
+    assert!(
+        !(error.step == Step::Mail && matches!(&error.kind, ErrorKind::Reply(r) if r.code() == 550)),
+        "a RCPT's refusal was reported as MAIL's: {error}"
+    );
+}
+
+// REVIEW3 D1 (with RSET): the same after an RSET in the group.
+#[tokio::test]
+async fn review3_a_refused_rcpt_after_rset_then_a_close_is_not_a_refused_mail() {
+    let h = harness();
+    let mut server = h.server;
+    let server_task = tokio::spawn(async move {
+        server.send("220 localhost\r\n").await;
+        server.expect("EHLO").await;
+        server.send("250-localhost\r\n250 PIPELINING\r\n").await;
+        server.expect("RSET").await;
+        server.expect("MAIL FROM:<alice@example.org>").await;
+        server.expect("RCPT TO:<nobody@example.net>").await;
+        server.expect("RCPT TO:<bob@example.net>").await;
+        server.expect("DATA").await;
+        server
+            .send("250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n421 4.7.0 too many errors\r\n")
+            .await;
+        drop(server);
+    });
+    let mut session = Session::open(h.client_io, None, config(), Transcript::off())
+        .await
+        .unwrap();
+    session.reset_before_next();
+    let result = session
+        .send_message(
+            &envelope(&["nobody@example.net", "bob@example.net"]),
+            &b"a\r\n"[..],
+            false,
+        )
+        .await;
+    server_task.await.unwrap();
+    let error = result.map(|_| ()).expect_err("the connection closed");
+    let classified = crate::exit::classify(&error, crate::policy::Mode::Default);
+    assert!(
+        classified.is_temporary(),
+        "bob@ was accepted, then the server closed: a permanent failure for all ({error})"
+    );
+}
