@@ -383,8 +383,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     // A server that refused RSET or MAIL (421: it is
                     // closing) may close without answering the rest: the
                     // refusal is the news.
-                    Err(_) if replies.iter().any(|r: &Reply| !r.is_positive()) => {
-                        let at = replies.iter().position(|r| !r.is_positive()).unwrap_or(0);
+                    // Only RSET's and MAIL's replies: a refused RCPT says
+                    // nothing about the other recipients.
+                    Err(e) => {
+                        let head = usize::from(reset) + 1;
+                        let Some(at) = replies
+                            .iter()
+                            .take(head)
+                            .position(|r: &Reply| !r.is_positive())
+                        else {
+                            return Err(e);
+                        };
                         let (step, expected) = if reset && at == 0 {
                             (Step::Reset, "250 to RSET")
                         } else {
@@ -393,7 +402,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         let refused = replies.swap_remove(at);
                         return Err(self.fail(refusal_or_violation(step, refused, expected)));
                     }
-                    Err(e) => return Err(e),
                 };
                 replies.push(reply);
             }

@@ -747,7 +747,9 @@ async fn review3_a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
         server.expect("RCPT TO:<bob@example.net>").await;
         server.expect("DATA").await;
         // Postfix's hard error limit, or a crash: no reply to DATA.
-        server.send("250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n").await;
+        server
+            .send("250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n")
+            .await;
         drop(server);
     });
     let mut session = Session::open(h.client_io, None, config(), Transcript::off())
@@ -763,7 +765,8 @@ async fn review3_a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
     server_task.await.unwrap();
     let error = result.map(|_| ()).expect_err("the connection closed");
     assert!(
-        !(error.step == Step::Mail && matches!(&error.kind, ErrorKind::Reply(r) if r.code() == 550)),
+        !(error.step == Step::Mail
+            && matches!(&error.kind, ErrorKind::Reply(r) if r.code() == 550)),
         "a RCPT's refusal was reported as MAIL's: {error}"
     );
 }
