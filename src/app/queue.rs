@@ -1525,4 +1525,41 @@ mod tests {
         }
         assert!(refused.is_empty(), "{refused:#?}");
     }
+
+    /// REVIEW3 D3 (low): a host name lettre will not put after
+    /// MAILER-DAEMON@ (here a trailing dot) makes every notification a
+    /// Compose error, which now fails the recipients and tells nobody,
+    /// although the fault is this machine's and fixable.
+    #[test]
+    fn review3_a_host_name_with_a_trailing_dot_can_still_compose() {
+        let envelope = Envelope {
+            sender: crate::address::ReversePath::Address(
+                Address::parse("alice@example.org").unwrap(),
+            ),
+            recipients: vec![Address::parse("bob@example.net").unwrap()],
+            content: crate::smtp::Content::default(),
+            size: Some(10),
+            dsn: crate::smtp::Dsn::default(),
+        };
+        let mut entry = Entry::new(
+            "0000000000000000AAAA".into(),
+            1_700_000_000,
+            &envelope,
+            Mode::Default,
+            "x".into(),
+        );
+        entry.recipients[0].state = State::Failed;
+        entry.recipients[0].status = Some("5.1.1".into());
+        let composed = Notice::compose(
+            &entry,
+            b"Subject: x\r\n\r\nbody\r\n",
+            NotifyName::Failure,
+            &["bob@example.net".to_string()],
+            1_700_000_100,
+            "host.example.org.",
+            432_000,
+            "0000000000000000AAAA-B1",
+        );
+        assert!(composed.is_ok(), "{:?}", composed.err());
+    }
 }
