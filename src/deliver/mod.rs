@@ -280,7 +280,7 @@ pub async fn submit_batch(
                 }
                 Err(error) => {
                     outcomes.push(failed(job, &error));
-                    if !error.dialogue_in_sync() {
+                    if !error.dialogue_in_sync() || session.is_broken() {
                         broken = Some(error);
                         break;
                     }

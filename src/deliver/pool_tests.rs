@@ -539,7 +539,7 @@ async fn submit_batch_retries_a_message_refused_by_a_per_session_limit() {
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
-/// REVIEW3 D1: a PIPELINING server that refuses one recipient and accepts
+/// Found in review: a PIPELINING server that refuses one recipient and accepts
 /// another, then drops the connection instead of answering DATA (a crash,
 /// Postfix's hard error limit).
 async fn drops_at_data_server() -> u16 {
@@ -572,12 +572,12 @@ async fn drops_at_data_server() -> u16 {
     port
 }
 
-/// REVIEW3 D1: an interactive send. bob@ was accepted and the message
+/// Found in review: an interactive send. bob@ was accepted and the message
 /// never reached the server; before 5c88a2b/b5659d0 this was a closed
 /// connection (temporary, exit 75). Now the 550 given to nobody@ is
 /// reported as MAIL FROM's refusal and bob@ fails for good.
 #[tokio::test]
-async fn review3_an_accepted_recipient_does_not_fail_for_good_when_the_server_drops_at_data() {
+async fn an_accepted_recipient_does_not_fail_for_good_when_the_server_drops_at_data() {
     let port = drops_at_data_server().await;
     let plan = Submission {
         host: "127.0.0.1".into(),

@@ -381,7 +381,14 @@ impl Queue {
         // The file may grow while it is copied: no more than it had.
         let mut message = message.take(length);
         let check = |copy: &mut File| -> io::Result<()> {
-            copy.seek(SeekFrom::Start((line.len() + stamp.len()) as u64))?;
+            let head = (line.len() + stamp.len()) as u64;
+            if copy.metadata()?.len() != head + length {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the dropped file changed while it was taken in",
+                ));
+            }
+            copy.seek(SeekFrom::Start(head))?;
             let copied = scan(&mut *copy)?;
             if copied != scanned {
                 return Err(io::Error::new(

@@ -731,11 +731,11 @@ async fn a_refused_rset_ends_the_session_with_the_refusal() {
     server_task.await.unwrap();
 }
 
-// REVIEW3 D1: a refused RCPT followed by a dropped connection (or a DATA
+// Found in review: a refused RCPT followed by a dropped connection (or a DATA
 // reply that never comes) is reported as a refusal of MAIL with the RCPT's
 // 550: every recipient, even the accepted one, fails for good.
 #[tokio::test]
-async fn review3_a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
+async fn a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
     let h = harness();
     let mut server = h.server;
     let server_task = tokio::spawn(async move {
@@ -771,9 +771,9 @@ async fn review3_a_refused_rcpt_then_a_close_is_not_a_refused_mail() {
     );
 }
 
-// REVIEW3 D1 (with RSET): the same after an RSET in the group.
+// Found in review, with RSET: the same after an RSET in the group.
 #[tokio::test]
-async fn review3_a_refused_rcpt_after_rset_then_a_close_is_not_a_refused_mail() {
+async fn a_refused_rcpt_after_rset_then_a_close_is_not_a_refused_mail() {
     let h = harness();
     let mut server = h.server;
     let server_task = tokio::spawn(async move {
