@@ -111,7 +111,7 @@ Delete one entry without sending it.
 .TP
 \fB\-bp\fR, \fBmailq\fR
 List the queue: per entry a line with the id, the size in octets, the age in
-seconds, the TLS mode, the sender in angle brackets, and "active" or "dropped";
+seconds, the TLS mode, the sender in angle brackets, and "dropped" until taken in;
 then per recipient a line indented by four spaces with its state (pending,
 delivered, failed), the address in angle brackets, attempts=N, next=TIME when
 pending, status=CODE, and "detail: " with the last reply or error; a summary line
