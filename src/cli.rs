@@ -417,8 +417,23 @@ where
         Some("newaliases") => Personality::Newaliases,
         _ => Personality::Sendmail,
     };
+    // `-h` and `-V` take a value in sendmail (hops, ENVID); given alone
+    // they can only be a request for help or the version.
+    match args.get(1..).unwrap_or_default() {
+        [only] if only == "-h" => return Err(help()),
+        [only] if only == "-V" => return Err(version()),
+        _ => {}
+    }
     let (occurrences, operands) = scan(&command(), args.get(1..).unwrap_or_default())?;
     interpret(personality, occurrences, operands)
+}
+
+fn help() -> CliError {
+    CliError::Help(command().render_long_help().to_string())
+}
+
+fn version() -> CliError {
+    CliError::Version(format!("tlsend {}\n", env!("CARGO_PKG_VERSION")))
 }
 
 fn usage(text: impl Into<String>) -> CliError {
@@ -572,13 +587,8 @@ fn interpret(
         let value = value.unwrap_or_default();
         let bad = |what: &str| usage(format!("{typed}: {what}"));
         match id.as_str() {
-            "help" => return Err(CliError::Help(command().render_long_help().to_string())),
-            "version" => {
-                return Err(CliError::Version(format!(
-                    "tlsend {}\n",
-                    env!("CARGO_PKG_VERSION")
-                )));
-            }
+            "help" => return Err(help()),
+            "version" => return Err(version()),
             "t" => inv.extract_recipients = true,
             "i" => inv.dot_ends_input = false,
             "v" => inv.verbose = inv.verbose.saturating_add(1),

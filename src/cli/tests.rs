@@ -300,3 +300,23 @@ fn q_takes_an_interval_an_id_or_a_domain() {
     }
     assert!(ok("sendmail -bp --json").json);
 }
+
+// covers: IN5
+#[test]
+fn h_and_v_alone_ask_for_help_and_the_version() {
+    assert!(matches!(
+        parse_from(["sendmail", "-h"]),
+        Err(CliError::Help(_))
+    ));
+    assert!(
+        matches!(parse_from(["sendmail", "-V"]), Err(CliError::Version(v)) if v.starts_with("tlsend "))
+    );
+    // With other arguments they keep sendmail's meaning.
+    assert_eq!(ok("sendmail -V ENV1 r").envid.as_deref(), Some("ENV1"));
+    assert!(
+        ok("sendmail -h 30 r")
+            .ignored
+            .contains(&"-h 30".to_string())
+            || ok("sendmail -h 30 r").recipients == ["r"]
+    );
+}
