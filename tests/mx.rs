@@ -811,3 +811,63 @@ fn mx4_a_host_with_many_dead_addresses_is_not_tried_forever() {
         output.stderr
     );
 }
+
+/// The README's quick start, as written: its message and its flags.
+fn quick_start() -> (Vec<u8>, Vec<String>) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("a Quick start section");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("printf "))
+        .expect("the quick start pipes a printf");
+    let (printf, flags) = line
+        .split_once(" | cargo run --release -- ")
+        .expect("… | cargo run --release -- FLAGS");
+    let message = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(printf)
+        .output()
+        .expect("sh runs the printf");
+    assert!(message.status.success());
+    let flags = flags.split_whitespace().map(str::to_string).collect();
+    (message.stdout, flags)
+}
+
+// covers: MX3 (and issue 12: the README's quick start cannot rot)
+#[test]
+fn the_readme_quick_start_delivers_as_written() {
+    let (message, flags) = quick_start();
+    let recipient = flags.last().expect("a recipient").clone();
+    let domain = recipient.rsplit('@').next().unwrap_or_default().to_string();
+    let mut world = World::new();
+    world.zone(&domain, Security::Secure);
+    world.mx(&domain, 10, &format!("mx1.{domain}"));
+    world.a(&format!("mx1.{domain}"), MX1);
+    let world = MxWorld::start(world, vec![(MX1, valid(&format!("mx1.{domain}")))]);
+    let mut tlsend = crate::support::Tlsend::new();
+    tlsend.config(&format!(
+        "[direct]\nresolver = \"{}\"\nport = {}\nlookup_timeout = 5\nconnect_timeout = 5\n\
+         timeout = 5\nehlo_name = \"client.example.org\"\n",
+        world.dns.addr(),
+        world.port
+    ));
+    tlsend.env("SSL_CERT_FILE", crate::support::pki().ca_file());
+    tlsend.args(&flags).stdin(message.clone());
+    let output = tlsend.run();
+    assert_exit(&output, 0, &[]);
+    let received = world.server(MX1).messages();
+    assert_eq!(received.len(), 1);
+    assert!(
+        received[0].mail_from.contains("REQUIRETLS"),
+        "{:?}",
+        received[0]
+    );
+    let text = received[0].text();
+    let body = String::from_utf8_lossy(&message).into_owned();
+    let last_line = body.lines().last().unwrap_or_default();
+    assert!(text.contains(last_line), "{text}");
+}
