@@ -80,8 +80,7 @@ fn in_service(
     delivery: Option<DeliveryMode>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Option<Target>, String> {
-    let system = system_queue(settings);
-    let installed = system.installed();
+    let installed = system_queue(settings).installed();
     let wanted = match delivery {
         Some(DeliveryMode::Queue | DeliveryMode::Background) => true,
         _ => settings.enabled.unwrap_or(installed),
@@ -89,24 +88,17 @@ fn in_service(
     if !wanted {
         return Ok(None);
     }
-    if installed {
-        return Ok(Some(Target {
-            queue: system,
-            system: true,
-        }));
-    }
-    let root = spool::user_root(env).ok_or_else(|| {
+    let target = serving(settings, env).ok_or_else(|| {
         "no system queue is installed and no home directory is known for a queue of your own"
             .to_string()
     })?;
-    let queue = Queue::at(&root);
-    queue
-        .create_private()
-        .map_err(|e| format!("cannot make the queue {}: {e}", root.display()))?;
-    Ok(Some(Target {
-        queue,
-        system: false,
-    }))
+    if !target.system {
+        target
+            .queue
+            .create_private()
+            .map_err(|e| format!("cannot make the queue {}: {e}", target.queue.root.display()))?;
+    }
+    Ok(Some(target))
 }
 
 /// FAIL3: after a run that did not deliver to everyone, queues the
@@ -387,12 +379,18 @@ fn fails_for_good(failure: &Failure) -> bool {
 
 /// The queue `-q`, `-bp` and `--remove-queued` work on: the system queue
 /// when one is installed, else the user's own.
-fn serving(config: &config::Config, env: &dyn Fn(&str) -> Option<OsString>) -> Option<Queue> {
-    let system = system_queue(&config.queue);
+fn serving(settings: &QueueSettings, env: &dyn Fn(&str) -> Option<OsString>) -> Option<Target> {
+    let system = system_queue(settings);
     if system.installed() {
-        return Some(system);
+        return Some(Target {
+            queue: system,
+            system: true,
+        });
     }
-    spool::user_root(env).map(|root| Queue::at(&root))
+    spool::user_root(env).map(|root| Target {
+        queue: Queue::at(&root),
+        system: false,
+    })
 }
 
 /// Loads the configuration for a queue command; `Err` is the exit status.
@@ -428,7 +426,7 @@ pub(super) fn list(invocation: &Invocation) -> Sysexit {
         Ok(config) => config,
         Err(exit) => return exit,
     };
-    let listed = match serving(&config, &env) {
+    let listed = match serving(&config.queue, &env).map(|t| t.queue) {
         None => Ok((Vec::new(), Vec::new())),
         Some(queue) => queue.list().map_err(|e| unreadable(&queue, &e)),
     };
@@ -470,7 +468,7 @@ pub(super) fn remove(invocation: &Invocation) -> Sysexit {
         ));
         return Sysexit::Usage;
     }
-    let Some(queue) = serving(&config, &env) else {
+    let Some(queue) = serving(&config.queue, &env).map(|t| t.queue) else {
         say(&format!("no queue entry {id}: there is no queue"));
         return Sysexit::Usage;
     };
@@ -515,7 +513,7 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
         Ok(config) => config,
         Err(exit) => return exit,
     };
-    let Some(queue) = serving(&config, &env) else {
+    let Some(queue) = serving(&config.queue, &env).map(|t| t.queue) else {
         say(
             "there is no queue to run: no system queue is installed and no home directory is known",
         );
@@ -658,13 +656,11 @@ impl Item {
         let entry = &locked.entry;
         let envelope = entry.envelope(due);
         let (mode, bounce) = (entry.mode(), entry.bounce);
-        let (path, offset) = locked.message_location();
+        let message = locked.message_file();
         let size = locked.message_len();
         let open = Box::new(
             move || -> io::Result<Box<dyn tokio::io::AsyncRead + Unpin + Send>> {
-                use std::io::Seek;
-                let mut file = std::fs::File::open(&path)?;
-                file.seek(io::SeekFrom::Start(offset))?;
+                let mut file = message.open()?;
                 if size <= IN_MEMORY {
                     let mut bytes = Vec::with_capacity(size as usize);
                     file.read_to_end(&mut bytes)?;
@@ -1478,9 +1474,45 @@ mod dsn_kind {
 mod tests {
     use super::*;
 
-    /// Found in review: a sender address tlsend accepts (and the
-    /// queue's state check accepts) but lettre refuses makes every failure
-    /// notification impossible; `keep_pending` then keeps the entry for ever.
+    /// An entry from `sender` whose one recipient, bob, failed for good
+    /// with 5.1.1, and the notice about it composed on `host_name`.
+    fn notice_about_bob(sender: Address, host_name: &str) -> Result<Notice, String> {
+        let envelope = Envelope {
+            sender: crate::address::ReversePath::Address(sender),
+            recipients: vec![Address::parse("bob@example.net").unwrap()],
+            content: crate::smtp::Content::default(),
+            size: Some(10),
+            dsn: crate::smtp::Dsn::default(),
+        };
+        let mut entry = Entry::new(
+            "0000000000000000AAAA".into(),
+            1_700_000_000,
+            &envelope,
+            Mode::Default,
+            "x".into(),
+        );
+        entry.recipients[0].state = State::Failed;
+        entry.recipients[0].status = Some("5.1.1".into());
+        let line = entry.to_line();
+        assert!(
+            Entry::parse(&line[..line.len() - 1]).is_ok(),
+            "{}",
+            entry.sender
+        );
+        Notice::compose(
+            &entry,
+            b"Subject: x\r\n\r\nbody\r\n",
+            NotifyName::Failure,
+            &["bob@example.net".to_string()],
+            1_700_000_100,
+            host_name,
+            432_000,
+            "0000000000000000AAAA-B1",
+        )
+    }
+
+    /// Found in review: every sender the queue's state check accepts can
+    /// be told (lettre refused some, and the entry was kept for ever).
     #[test]
     fn fail4_every_sender_the_queue_accepts_can_be_notified() {
         let mut refused = Vec::new();
@@ -1500,34 +1532,7 @@ mod tests {
             if address.to_string() != sender {
                 continue;
             }
-            let envelope = Envelope {
-                sender: crate::address::ReversePath::Address(address),
-                recipients: vec![Address::parse("bob@example.net").unwrap()],
-                content: crate::smtp::Content::default(),
-                size: Some(10),
-                dsn: crate::smtp::Dsn::default(),
-            };
-            let mut entry = Entry::new(
-                "0000000000000000AAAA".into(),
-                1_700_000_000,
-                &envelope,
-                Mode::Default,
-                "x".into(),
-            );
-            entry.recipients[0].state = State::Failed;
-            entry.recipients[0].status = Some("5.1.1".into());
-            let line = entry.to_line();
-            assert!(Entry::parse(&line[..line.len() - 1]).is_ok(), "{sender}");
-            if let Err(e) = Notice::compose(
-                &entry,
-                b"Subject: x\r\n\r\nbody\r\n",
-                NotifyName::Failure,
-                &["bob@example.net".to_string()],
-                1_700_000_100,
-                "host.example.org",
-                432_000,
-                "0000000000000000AAAA-B1",
-            ) {
+            if let Err(e) = notice_about_bob(address, "host.example.org") {
                 refused.push(format!("{sender}: {e}"));
             }
         }
@@ -1538,34 +1543,8 @@ mod tests {
     /// trailing dot) does not keep the sender from being told.
     #[test]
     fn fail4_a_host_name_with_a_trailing_dot_can_still_compose() {
-        let envelope = Envelope {
-            sender: crate::address::ReversePath::Address(
-                Address::parse("alice@example.org").unwrap(),
-            ),
-            recipients: vec![Address::parse("bob@example.net").unwrap()],
-            content: crate::smtp::Content::default(),
-            size: Some(10),
-            dsn: crate::smtp::Dsn::default(),
-        };
-        let mut entry = Entry::new(
-            "0000000000000000AAAA".into(),
-            1_700_000_000,
-            &envelope,
-            Mode::Default,
-            "x".into(),
-        );
-        entry.recipients[0].state = State::Failed;
-        entry.recipients[0].status = Some("5.1.1".into());
-        let composed = Notice::compose(
-            &entry,
-            b"Subject: x\r\n\r\nbody\r\n",
-            NotifyName::Failure,
-            &["bob@example.net".to_string()],
-            1_700_000_100,
-            "host.example.org.",
-            432_000,
-            "0000000000000000AAAA-B1",
-        );
+        let alice = Address::parse("alice@example.org").unwrap();
+        let composed = notice_about_bob(alice, "host.example.org.");
         assert!(composed.is_ok(), "{:?}", composed.err());
     }
 }

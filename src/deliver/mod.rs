@@ -335,27 +335,11 @@ enum Secured {
     Tls(Box<Session<TlsStream<TcpStream>>>),
 }
 
-/// A session that can wait in a [`SessionPool`].
-trait Poolable {
-    fn pooled(self) -> Secured;
-}
-
-impl Poolable for Session<TcpStream> {
-    fn pooled(self) -> Secured {
-        Secured::Plain(Box::new(self))
-    }
-}
-
-impl Poolable for Session<TlsStream<TcpStream>> {
-    fn pooled(self) -> Secured {
-        Secured::Tls(Box::new(self))
-    }
-}
-
 impl Secured {
-    /// One transaction; then the session waits in the pool while the
-    /// dialogue is in step, or ends.
-    async fn transact_pooled(
+    /// One transaction; then, with `reuse`, the session waits in the pool
+    /// while the dialogue is in step; otherwise it ends (QUIT, without
+    /// waiting for the goodbye once a server has taken the message).
+    async fn transact_then(
         mut self,
         job: Job<'_>,
         server: &str,
@@ -369,12 +353,18 @@ impl Secured {
                 Ok(_) => true,
                 Err(error) => error.dialogue_in_sync() && !closing_before_mail(error),
             };
+        let accepted = result
+            .as_ref()
+            .is_ok_and(|outcome| outcome.recipients.iter().any(|r| r.result.is_ok()));
         match reuse {
             Some((pool, key)) if usable => {
                 if let Some(oldest) = pool.put(key, self) {
                     oldest.quit_without_reply().await;
                 }
             }
+            // The reply to QUIT could only say goodbye, and waiting for it
+            // costs a round trip (Postfix's `smtp_skip_quit_response`).
+            None if accepted => self.quit_without_reply().await,
             _ => self.quit().await,
         }
         result
@@ -552,7 +542,7 @@ pub async fn attempt(
             // trusted to it; one the server closed meanwhile is dropped.
             if session.reset().await.is_ok() {
                 transcript.note("reusing the open connection");
-                match session.transact_pooled(job, &hop.server(), reuse).await {
+                match session.transact_then(job, &hop.server(), reuse).await {
                     // Its limit of messages per connection: a new one may do.
                     Err(error) if closing_before_mail(&error) => {
                         transcript.note(&format!("the server ends the connection: {error}"));
@@ -565,7 +555,7 @@ pub async fn attempt(
     let verdict = job.progress.verdict().clone();
     match connect(hop, tls, mode, verdict, transcript).await? {
         Secured::Tls(session) => secured(*session, hop, job, hop.server(), reuse).await,
-        Secured::Plain(session) => transact(*session, job, hop.server(), reuse).await,
+        plain => plain.transact_then(job, &hop.server(), reuse).await,
     }
 }
 
@@ -597,7 +587,9 @@ async fn secured(
         session.quit().await;
         return Err(error);
     }
-    transact(session, job, server, reuse).await
+    Secured::Tls(Box::new(session))
+        .transact_then(job, &server, reuse)
+        .await
 }
 
 /// Whether MAIL FROM carries REQUIRETLS for `job` on this session, or why
@@ -623,34 +615,6 @@ fn requiretls_use<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(false)
         }
         Err(error) => Err(error),
-    }
-}
-
-async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
-    mut session: Session<S>,
-    job: Job<'_>,
-    server: String,
-    reuse: Option<(&SessionPool, &str)>,
-) -> Result<Outcome, Error>
-where
-    Session<S>: Poolable,
-{
-    if reuse.is_some() {
-        return session.pooled().transact_pooled(job, &server, reuse).await;
-    }
-    match transact_on(&mut session, job, &server).await {
-        Ok(outcome) => {
-            if outcome.recipients.iter().any(|r| r.result.is_ok()) {
-                session.quit_without_reply().await;
-            } else {
-                session.quit().await;
-            }
-            Ok(outcome)
-        }
-        Err(error) => {
-            session.quit().await;
-            Err(error)
-        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub use entry::{Entry, EntryError, Recipient, State};
-pub use store::{Listed, Locked, Queue, Rejected};
+pub use store::{Listed, Locked, MessageFile, Queue, Rejected};
 
 /// Where the system queue lives unless the configuration says otherwise.
 pub const SYSTEM_ROOT: &str = "/var/spool/tlsend";

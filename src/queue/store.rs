@@ -54,6 +54,23 @@ pub struct Listed {
     pub owner: u32,
 }
 
+/// Where an entry's message is, to be opened again for each attempt
+/// (without the entry's lock, which stays with its [`Locked`]).
+#[derive(Clone, Debug)]
+pub struct MessageFile {
+    path: PathBuf,
+    offset: u64,
+}
+
+impl MessageFile {
+    /// The message, read from its start.
+    pub fn open(&self) -> io::Result<File> {
+        let (mut file, _) = open_checked(&self.path)?;
+        file.seek(SeekFrom::Start(self.offset))?;
+        Ok(file)
+    }
+}
+
 /// An entry `-bp` could not read: its id and why.
 pub type Unreadable = (String, String);
 
@@ -621,9 +638,7 @@ impl Locked {
 
     /// The message, read from the start each time it is opened.
     pub fn message(&self) -> io::Result<File> {
-        let (mut file, _) = open_checked(&self.entries.join(&self.entry.id))?;
-        file.seek(SeekFrom::Start(self.message_offset))?;
-        Ok(file)
+        self.message_file().open()
     }
 
     /// The message's length in octets, as found on disk.
@@ -632,8 +647,11 @@ impl Locked {
     }
 
     /// Where the message is: the entry's file and the offset it starts at.
-    pub fn message_location(&self) -> (PathBuf, u64) {
-        (self.entries.join(&self.entry.id), self.message_offset)
+    pub fn message_file(&self) -> MessageFile {
+        MessageFile {
+            path: self.entries.join(&self.entry.id),
+            offset: self.message_offset,
+        }
     }
 
     /// The message's bytes, at most `limit` of them (for notifications).
