@@ -40,6 +40,7 @@ complete -c tlsend -s d -d 'Ignored (sendmail compatibility).' -r
 complete -c tlsend -l require-tls -d 'Require TLS for this message on every hop (RFC 8689 REQUIRETLS): send only over TLS with a verified certificate to a server that advertises REQUIRETLS, else send nothing (exit 69, 5.7.10 or 5.7.30). Same as -O requiretls=yes.'
 complete -c tlsend -l tls-optional -l no-require-tls -d 'Mark the message "TLS-Required: No" (RFC 8689 section 3): later hops may ignore recipient TLS policies. Same as -O requiretls=no.'
 complete -c tlsend -l direct -d 'Deliver to the recipients\' MX hosts directly, even when an account names a server (the default when none is configured). Names are validated by DNSSEC or MTA-STS, certificates by DANE or WebPKI; see the [direct] settings in tlsend(1).'
+complete -c tlsend -l read-envelope-from -d 'Take the envelope sender from the message\'s From field (msmtp\'s option of the same name); a bare name there is qualified like any other. Not with -f.'
 complete -c tlsend -l help -d 'Print help.'
 complete -c tlsend -l version -d 'Print the version.'
 complete -c tlsend -s t -d 'Take recipients from the To, Cc and Bcc fields, in addition to those on the command line. Bcc fields are always removed before sending.'

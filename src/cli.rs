@@ -170,6 +170,8 @@ pub struct Invocation {
     pub server: ServerFlags,
     /// `--direct`: deliver to the MX hosts even when an account names a server.
     pub direct: bool,
+    /// `--read-envelope-from`: the envelope sender is the From field's address.
+    pub read_envelope_from: bool,
     pub queue_run: QueueRun,
     /// `--json`: `-bp` as JSON.
     pub json: bool,
@@ -250,6 +252,11 @@ pub fn command() -> Command {
                 "Deliver to the recipients' MX hosts directly, even when an account names a \
                  server (the default when none is configured). Names are validated by DNSSEC or \
                  MTA-STS, certificates by DANE or WebPKI; see the [direct] settings in tlsend(1).",
+            ),
+            long_flag(
+                "read-envelope-from",
+                "Take the envelope sender from the message's From field (msmtp's option of the \
+                 same name); a bare name there is qualified like any other. Not with -f.",
             ),
             long_value("host", "HOST", "Submit to HOST instead of the account's server."),
             long_value("port", "PORT", "Server port (default 587 for starttls, 465 for implicit)."),
@@ -578,6 +585,7 @@ fn interpret(
         error_mode: None,
         server: ServerFlags::default(),
         direct: false,
+        read_envelope_from: false,
         queue_run: QueueRun::default(),
         json: false,
         ignored: Vec::new(),
@@ -676,6 +684,7 @@ fn interpret(
             "require-tls" => modes.push((TlsModeFlag::Require, typed)),
             "tls-optional" => modes.push((TlsModeFlag::Optional, typed)),
             "direct" => inv.direct = true,
+            "read-envelope-from" => inv.read_envelope_from = true,
             "host" => inv.server.host = Some(value),
             "port" => {
                 inv.server.port = Some(
@@ -739,6 +748,12 @@ fn interpret(
     if inv.direct && inv.server.host.is_some() {
         return Err(usage(
             "--direct and --host contradict each other: deliver to the MX hosts, or submit to HOST",
+        ));
+    }
+    if inv.read_envelope_from && inv.sender.is_some() {
+        return Err(usage(
+            "--read-envelope-from and -f/-r contradict each other: the envelope sender comes \
+             from the From field, or from -f",
         ));
     }
     if inv.extract_recipients && inv.action != Action::Send {

@@ -7,6 +7,7 @@
 //! The lower layers (`smtp`, `tls`) never import `cli` or `config`.
 
 pub mod address;
+pub mod aliases;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod dsn;
 pub mod exit;
 pub mod fault;
 pub mod interrupt;
+pub mod local;
 pub mod message;
 pub mod mtasts;
 pub mod outcome;

@@ -16,6 +16,7 @@ use crate::address::{Address, ReversePath};
 use crate::cli::{self, Invocation};
 use crate::config::{self, Account, Config, SecretSource};
 use crate::deliver::{DirectSettings, Security, Submission};
+use crate::local::{AddField, FromRewrite, Qualification};
 use crate::policy::{Mode, Requested};
 use crate::smtp::{AuthChoice, Dsn, Mechanism, Notify, Ret, Timeouts};
 use crate::tls::Trust;
@@ -70,10 +71,23 @@ pub struct Request {
     pub configured_mode: Option<Requested>,
     pub sender: ReversePath,
     pub full_name: Option<FullName>,
-    pub qualify_domain: String,
+    /// The domain bare names get, or why there is none (IN12).
+    pub qualification: Qualification,
+    /// What tlsend may add to or change in the header.
+    pub header: HeaderSettings,
     pub dead_letter: Option<PathBuf>,
     pub dsn: Dsn,
     pub declared_8bitmime: bool,
+}
+
+/// The account's header settings (msmtp's set_*_header).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderSettings {
+    pub from: FromRewrite,
+    /// The account's `from`, when it is an address (not a pattern).
+    pub account_from: Option<Address>,
+    pub date: AddField,
+    pub message_id: AddField,
 }
 
 /// The full name for a From field tlsend adds (IN4), and where it came
@@ -102,12 +116,12 @@ impl fmt::Display for RequestError {
 }
 
 /// Builds the request. `env` reads environment variables (LOGNAME, USER,
-/// NAME); `host_name` is this machine's name.
+/// NAME); `host` is this machine's name, short and fully qualified.
 pub fn build(
     invocation: &Invocation,
     config: &Config,
     env: &dyn Fn(&str) -> Option<OsString>,
-    host_name: &str,
+    host: (&str, Option<&str>),
 ) -> Result<Request, RequestError> {
     let account = config
         .select(invocation.account.as_deref(), invocation.sender.as_deref())
@@ -137,10 +151,30 @@ pub fn build(
         })
     });
 
-    let qualify_domain = account
-        .and_then(|a| a.qualify_domain.clone())
-        .unwrap_or_else(|| host_name.to_string());
-    let sender = sender(invocation, account, env, &qualify_domain)?;
+    let in_file = || {
+        config
+            .path
+            .as_ref()
+            .map_or(String::new(), |p| format!(" in {}", p.display()))
+    };
+    let qualification = match (
+        account.and_then(|a| a.qualify_domain.as_deref()),
+        &config.qualify_domain,
+    ) {
+        (Some(domain), _) => Qualification::configured(
+            domain,
+            format!(
+                "qualify_domain of account \"{}\"{}",
+                account.map_or("", |a| &a.name),
+                in_file()
+            ),
+        ),
+        (None, Some(domain)) => {
+            Qualification::configured(domain, format!("qualify_domain{}", in_file()))
+        }
+        (None, None) => Qualification::from_host(host.0, host.1),
+    };
+    let sender = sender(invocation, account, env, &qualification)?;
     let full_name = match &invocation.full_name {
         Some(text) => Some(FullName {
             text: text.clone(),
@@ -182,7 +216,18 @@ pub fn build(
         configured_mode,
         sender,
         full_name,
-        qualify_domain,
+        qualification,
+        header: HeaderSettings {
+            from: account.map_or_else(FromRewrite::default, |a| a.set_from_header),
+            account_from: account
+                .and_then(|a| a.from.as_deref())
+                .filter(|from| !from.contains(['*', '?']))
+                .and_then(|from| ReversePath::parse(from).ok())
+                .and_then(|path| path.address().cloned())
+                .filter(|a| a.domain().is_some()),
+            date: account.map_or_else(AddField::default, |a| a.set_date_header),
+            message_id: account.map_or_else(AddField::default, |a| a.set_msgid_header),
+        },
         dead_letter: config.dead_letter.clone(),
         dsn,
         declared_8bitmime: matches!(invocation.body, Some(cli::BodyType::EightBitMime)),
@@ -463,18 +508,19 @@ fn config_auth(method: config::AuthMethod) -> AuthChoice {
 }
 
 /// `-f`/`-r`, else the account's `from` (unless it is a pattern), else the
-/// login name at the qualify domain, as sendmail does.
+/// login name at the qualify domain, as sendmail does; never a made-up
+/// address (IN12).
 fn sender(
     invocation: &Invocation,
     account: Option<&Account>,
     env: &dyn Fn(&str) -> Option<OsString>,
-    qualify_domain: &str,
+    qualification: &Qualification,
 ) -> Result<ReversePath, RequestError> {
     if let Some(text) = &invocation.sender {
         let path = ReversePath::parse(text)
             .map_err(|e| RequestError::Usage(format!("-f {text:?}: {e}")))?;
-        return qualify_path(path, qualify_domain)
-            .map_err(|e| RequestError::Usage(format!("-f {text:?}: {e}")));
+        return qualify_path(path, qualification, &format!("-f {text:?}"))
+            .map_err(RequestError::Config);
     }
     if let Some(account) = account
         && let Some(from) = &account.from
@@ -486,28 +532,40 @@ fn sender(
                 account.name
             ))
         })?;
-        return qualify_path(path, qualify_domain)
-            .map_err(|e| RequestError::Config(format!("account \"{}\": from: {e}", account.name)));
+        return qualify_path(
+            path,
+            qualification,
+            &format!("from {from:?} of account \"{}\"", account.name),
+        )
+        .map_err(RequestError::Config);
     }
     let user = crate::user::login_name(env).ok_or_else(|| {
         RequestError::Config(
             "no envelope sender: pass -f ADDRESS or set from in the account".into(),
         )
     })?;
-    let address = Address::from_parts(&user, Some(qualify_domain)).map_err(|e| {
+    let address = Address::from_parts(&user, None).map_err(|e| {
         RequestError::Config(format!(
             "no usable envelope sender from login name {user:?}: {e}"
         ))
     })?;
-    Ok(ReversePath::Address(address))
+    let what = format!("the envelope sender, login name \"{user}\", which");
+    qualification
+        .qualify(address, &what)
+        .map(ReversePath::Address)
+        .map_err(|e| RequestError::Config(format!("{e}, or pass -f ADDRESS")))
 }
 
 fn qualify_path(
     path: ReversePath,
-    domain: &str,
-) -> Result<ReversePath, crate::address::AddressError> {
+    qualification: &Qualification,
+    what: &str,
+) -> Result<ReversePath, String> {
     match path {
         ReversePath::Null => Ok(ReversePath::Null),
-        ReversePath::Address(a) => a.qualify(domain).map(ReversePath::Address),
+        ReversePath::Address(a) => qualification
+            .qualify(a, what)
+            .map(ReversePath::Address)
+            .map_err(|e| e.to_string()),
     }
 }

@@ -63,14 +63,15 @@ fn wait_for(server: &TestServer, verb: &str) {
 #[test]
 fn hard1_a_recipient_list_with_a_stray_parenthesis_is_refused_and_saved() {
     let mut t = offline();
-    t.arg("-t")
+    t.args(["-f", "form@example.org", "-t"])
         .stdin("To: Bob :) <bob@example.net>\nSubject: form\n\nHello\n");
     let output = t.run();
     assert_exit(&output, 65, &["To field", "')' closes nothing"]);
     saved_entry(&t, "Hello");
 
     let mut t = offline();
-    t.arg("bob@example.net)").stdin(MESSAGE);
+    t.args(["-f", "form@example.org", "bob@example.net)"])
+        .stdin(MESSAGE);
     let output = t.run();
     assert_exit(&output, 64, &["bob@example.net)", "')' closes nothing"]);
     let saved = saved_entry(&t, "Hello Bob.");
@@ -87,7 +88,8 @@ fn hard1_a_huge_list_of_colons_is_answered_at_once() {
     // lines of 400 so that only the parser can refuse the field.
     let folded = vec!["a:".repeat(400); 1_200].join("\n ");
     let mut t = offline();
-    t.arg("-t").stdin(format!("To: {folded}\n\nx\n"));
+    t.args(["-f", "a@example.org", "-t"])
+        .stdin(format!("To: {folded}\n\nx\n"));
     let output = t.run();
     assert_exit(&output, 65, &["To field"]);
     assert!(

@@ -733,7 +733,7 @@ fn in5_real_callers_deliver() {
     #[rustfmt::skip]
     let cases: &[(&str, &[&str], &str)] = &[
         ("Vixie cron", &["-FCronDaemon", "-odi", "-oem", "-or0s", "-oi", "-t"], "RCPT TO:<bob@example.net>"),
-        ("Debian cron", &["-i", "-FCronDaemon", "-B8BITMIME", "-oem", "root"], "RCPT TO:<root@"),
+        ("Debian cron", &["-i", "-FCronDaemon", "-B8BITMIME", "-oem", "root"], "RCPT TO:<root@example.org>"),
         ("PHP", &["-t", "-i"], "RCPT TO:<bob@example.net>"),
         ("mutt", &["-oem", "-oi", "--", "bob@example.net"], "RCPT TO:<bob@example.net>"),
     ];
@@ -741,6 +741,7 @@ fn in5_real_callers_deliver() {
         let server = server(Behaviour::default());
         let mut tlsend = Tlsend::to_server(&server, pki());
         tlsend
+            .config_file("qualify_domain = \"example.org\"\naliases = \"\"\n")
             .args(["-f", "cron@example.org"])
             .args(*args)
             .stdin(MESSAGE)
@@ -1098,6 +1099,7 @@ fn in5_php_with_a_cleared_environment_still_has_a_sender() {
     let server = server(Behaviour::default());
     let mut tlsend = Tlsend::to_server(&server, pki());
     tlsend
+        .config_file("qualify_domain = \"example.org\"\n")
         .env_remove("USER")
         .env_remove("LOGNAME")
         .args(["-t", "-i"])
@@ -1107,7 +1109,7 @@ fn in5_php_with_a_cleared_environment_still_has_a_sender() {
     assert_exit(&output, 0, &[]);
     let mail_from = &server.messages()[0].mail_from;
     assert!(
-        mail_from.starts_with("MAIL FROM:<") && mail_from.contains('@'),
+        mail_from.starts_with("MAIL FROM:<") && mail_from.contains("@example.org>"),
         "{mail_from}"
     );
 }

@@ -7,6 +7,7 @@
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
 mod direct;
+mod local;
 mod queue;
 mod submission;
 
@@ -64,7 +65,8 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
         Action::ListQueue => guarded(|| queue::list(&invocation)),
         Action::RunQueue => guarded(|| queue::run(&invocation)),
         Action::RemoveQueued => guarded(|| queue::remove(&invocation)),
-        Action::InitAliases | Action::Nothing => Sysexit::Ok,
+        Action::InitAliases => guarded(|| local::check_aliases(&invocation)),
+        Action::Nothing => Sysexit::Ok,
         Action::SmtpStdio => {
             say(
                 "-bs (an SMTP dialogue on standard input) is not supported yet; pipe the message to tlsend instead",
@@ -286,7 +288,7 @@ fn handle_in(
             }
         }
     };
-    let host_name = gethostname::gethostname().to_string_lossy().into_owned();
+    let (host_name, full_host_name) = crate::local::full_host_name();
     let verbose = invocation.verbose > 0;
     if verbose && !invocation.ignored.is_empty() {
         say(&format!(
@@ -294,7 +296,8 @@ fn handle_in(
             invocation.ignored.join(" ")
         ));
     }
-    let prepared = match prepare(invocation, input, env, &host_name, keep) {
+    let host = (host_name.as_str(), full_host_name.as_deref());
+    let prepared = match prepare(invocation, input, env, host, keep) {
         Ok(prepared) => prepared,
         Err(stop) => return stopped(keep, stop),
     };
@@ -525,7 +528,7 @@ fn prepare(
     invocation: &Invocation,
     input: &Input,
     env: &dyn Fn(&str) -> Option<OsString>,
-    host_name: &str,
+    host: (&str, Option<&str>),
     keep: &mut Keep,
 ) -> Result<Prepared, Stop> {
     // IN9 and friends: a malformed message is refused before anything else.
@@ -539,7 +542,6 @@ fn prepare(
         .map_err(|e| Stop::new(Sysexit::Config, e.to_string()))?;
     keep.dead_letter.clone_from(&config.dead_letter);
     keep.queue = config.queue.clone();
-    let request = request::build(invocation, &config, env, host_name)?;
 
     let mut header = Header::parse(&input.header_block).map_err(|e| {
         Stop::new(
@@ -547,6 +549,15 @@ fn prepare(
             format!("the message header was refused: {e}"),
         )
     })?;
+    let from_field;
+    let invocation = if invocation.read_envelope_from {
+        from_field = envelope_from_field(&header)?;
+        &from_field.with(invocation)
+    } else {
+        invocation
+    };
+    let request = request::build(invocation, &config, env, host)?;
+
     let tls_required: Vec<&[u8]> = header.all("TLS-Required").map(|f| f.raw_value()).collect();
     let decision = policy::decide(
         request.mode_flag.as_ref(),
@@ -555,7 +566,7 @@ fn prepare(
     )
     .map_err(|e| Stop::new(Sysexit::DataErr, e.to_string()))?;
 
-    let recipients = recipients(invocation, &header, &request.qualify_domain)?;
+    let recipients = recipients(invocation, &header, &request, &config)?;
 
     // Bcc and Resent-Bcc never leave this machine (IN3, RFC 5322 3.6.3 and
     // 3.6.6; msmtp and Postfix do the same), nor do the fields with which
@@ -575,7 +586,8 @@ fn prepare(
         }
         HeaderEdit::InsertTlsRequiredNo => append(&mut header, "TLS-Required", "No")?,
     }
-    add_missing_fields(&mut header, &request)?;
+    edit_addresses(&mut header, &request, host)?;
+    add_missing_fields(&mut header, &request, host.0)?;
 
     let mut dsn = request.dsn.clone();
     if decision.mode == Mode::Require && dsn.ret == Some(Ret::Full) {
@@ -605,12 +617,74 @@ fn prepare(
     })
 }
 
+/// `--read-envelope-from`: the address of the message's From field, as
+/// the sender the invocation would have had with -f.
+struct FromField(String);
+
+impl FromField {
+    fn with(&self, invocation: &Invocation) -> Invocation {
+        let mut invocation = invocation.clone();
+        invocation.sender = Some(self.0.clone());
+        invocation
+    }
+}
+
+fn envelope_from_field(header: &Header) -> Result<FromField, Stop> {
+    let refused = |why: String| {
+        Stop::new(
+            Sysexit::DataErr,
+            format!("--read-envelope-from: {why}; pass -f ADDRESS instead"),
+        )
+    };
+    let mut fields = header.all("From");
+    let (Some(field), None) = (fields.next(), fields.next()) else {
+        return Err(refused(
+            "the message needs exactly one From field to take the sender from".into(),
+        ));
+    };
+    let found = message::parse_address_list(&field.unfolded_value())
+        .map_err(|e| refused(format!("the From field: {e}")))?;
+    match found.as_slice() {
+        [one] => Ok(FromField(one.to_string())),
+        _ => Err(refused(format!(
+            "the From field names {} addresses, not one",
+            found.len()
+        ))),
+    }
+}
+
+/// IN12 in the header: the From of system mail as the account says
+/// (set_from_header), then every bare name in an address field qualified.
+fn edit_addresses(
+    header: &mut Header,
+    request: &Request,
+    host: (&str, Option<&str>),
+) -> Result<(), Stop> {
+    let host_names: Vec<&str> = [Some(host.0), host.1].into_iter().flatten().collect();
+    let policy = crate::local::FromPolicy {
+        rewrite: request.header.from,
+        account_from: request.header.account_from.as_ref(),
+        // -F names the sender of this message; NAME in the environment
+        // is only a default for a From that is missing.
+        full_name: request
+            .full_name
+            .as_ref()
+            .filter(|n| n.source == "-F")
+            .map(|n| n.text.as_str()),
+        host_names: &host_names,
+    };
+    let config_error = |e: crate::local::LocalError| Stop::new(Sysexit::Config, e.to_string());
+    crate::local::rewrite_from(header, &policy).map_err(config_error)?;
+    crate::local::qualify_header(header, &request.qualification).map_err(config_error)
+}
+
 /// Command-line recipients, plus those of To, Cc and Bcc with -t (IN3),
-/// qualified and without duplicates.
+/// aliases expanded, qualified (IN12) and without duplicates.
 fn recipients(
     invocation: &Invocation,
     header: &Header,
-    qualify_domain: &str,
+    request: &Request,
+    config: &config::Config,
 ) -> Result<Vec<Address>, Stop> {
     let mut found = Vec::new();
     for argument in &invocation.recipients {
@@ -624,17 +698,14 @@ fn recipients(
             .map_err(|e| Stop::new(Sysexit::DataErr, format!("-t: {e}")))?;
         found.extend(list);
     }
-    let qualified = found
-        .into_iter()
-        .map(|address| address.qualify(qualify_domain))
-        .collect::<Result<Vec<Address>, _>>()
-        .map_err(|e| {
-            Stop::new(
-                Sysexit::Config,
-                format!("qualify_domain {qualify_domain:?}: {e}"),
-            )
-        })?;
-    let unique = crate::address::unique(qualified);
+    // The aliases file is read only when a local name needs it.
+    let aliases = if found.iter().any(|a| a.domain().is_none()) {
+        local::load_aliases(&config.aliases)?
+    } else {
+        None
+    };
+    let unique = crate::local::recipients(&found, aliases.as_ref(), &request.qualification)
+        .map_err(|e| Stop::new(Sysexit::Config, format!("{e}; nothing was sent")))?;
     if unique.is_empty() {
         return Err(if invocation.extract_recipients && header.is_resent() {
             Stop::new(
@@ -657,18 +728,26 @@ fn recipients(
     Ok(unique)
 }
 
-/// IN7: Date, Message-ID and From for a message without them.
-fn add_missing_fields(header: &mut Header, request: &Request) -> Result<(), Stop> {
+/// IN7: Date, Message-ID and From for a message without them, unless the
+/// account's set_*_header settings say not to.
+fn add_missing_fields(header: &mut Header, request: &Request, host_name: &str) -> Result<(), Stop> {
+    use crate::local::{AddField, FromRewrite};
     let now = chrono::Local::now().fixed_offset();
-    if !header.contains("Date") {
+    let settings = &request.header;
+    if settings.date == AddField::Auto && !header.contains("Date") {
         append(header, "Date", &compose::date_value(now))?;
     }
+    let domain = request.qualification.domain().unwrap_or(host_name);
     let from_address = match &request.sender {
         ReversePath::Address(a) => a.clone(),
-        ReversePath::Null => Address::from_parts("MAILER-DAEMON", Some(&request.qualify_domain))
-            .map_err(|e| Stop::new(Sysexit::Config, format!("qualify_domain: {e}")))?,
+        ReversePath::Null => Address::from_parts("MAILER-DAEMON", Some(domain)).map_err(|e| {
+            Stop::new(
+                Sysexit::Config,
+                format!("the domain for MAILER-DAEMON: {e}"),
+            )
+        })?,
     };
-    if !header.contains("Message-ID") {
+    if settings.message_id == AddField::Auto && !header.contains("Message-ID") {
         let mut random = [0u8; 12];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).map_err(
             |_| {
@@ -678,14 +757,14 @@ fn add_missing_fields(header: &mut Header, request: &Request) -> Result<(), Stop
                 )
             },
         )?;
-        let domain = from_address.domain().unwrap_or(&request.qualify_domain);
+        let domain = from_address.domain().unwrap_or(domain);
         append(
             header,
             "Message-ID",
             &compose::message_id_value(now, &random, domain),
         )?;
     }
-    if !header.contains("From") {
+    if settings.from != FromRewrite::Off && !header.contains("From") {
         let full_name = request.full_name.as_ref();
         let added = compose::from_value(full_name.map(|n| n.text.as_str()), &from_address)
             .and_then(|value| header.append("From", &value));

@@ -553,12 +553,14 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
         }
     };
     let entries_at_once = raise_open_file_limit();
+    let (host_name, full_host_name) = crate::local::full_host_name();
     let runner = Runner {
         invocation,
         entries_at_once,
         config: &config,
         queue,
-        host_name: gethostname::gethostname().to_string_lossy().into_owned(),
+        host_name,
+        full_host_name,
         transcript: transcript(invocation.verbose > 0),
         shared: Progress::default(),
         env: &env,
@@ -628,6 +630,7 @@ struct Runner<'a> {
     config: &'a config::Config,
     queue: Queue,
     host_name: String,
+    full_host_name: Option<String>,
     transcript: Transcript,
     /// The stop flag and verdict counter every message of the run shares.
     shared: Progress,
@@ -942,8 +945,25 @@ impl Runner<'_> {
             let mut invocation = self.invocation.clone();
             invocation.account = account;
             invocation.direct |= direct;
-            invocation.sender = (!sender.is_empty()).then_some(sender);
-            match request::build(&invocation, self.config, self.env, &self.host_name) {
+            if sender.is_empty() {
+                // The group's messages keep their own senders; the request
+                // needs none, and none may select an account (a foreign
+                // user's, a notice's empty one): the default account
+                // carries them, named so.
+                if invocation.account.is_none() {
+                    invocation.account = self
+                        .config
+                        .select(None, None)
+                        .ok()
+                        .flatten()
+                        .map(|a| a.name.clone());
+                }
+                invocation.sender = Some("<>".into());
+            } else {
+                invocation.sender = Some(sender);
+            }
+            let host = (self.host_name.as_str(), self.full_host_name.as_deref());
+            match request::build(&invocation, self.config, self.env, host) {
                 Ok(request) => {
                     // The runner's account may require TLS for everything
                     // it sends: the stricter of that and the message's mode.

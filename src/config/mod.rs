@@ -21,6 +21,8 @@ use toml::Spanned;
 
 use crate::policy::Mode;
 
+pub use crate::local::{AddField, FromRewrite};
+
 pub use secret::{Secret, SecretSource};
 
 /// How the connection to the server starts.
@@ -44,6 +46,18 @@ pub enum AuthMethod {
     XOAuth2,
     #[serde(rename = "oauthbearer")]
     OAuthBearer,
+}
+
+/// Which aliases file local names are looked up in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AliasesFile {
+    /// /etc/aliases when it exists.
+    #[default]
+    System,
+    /// `aliases = "PATH"`: this file, which must exist.
+    File(PathBuf),
+    /// `aliases = ""`: none.
+    None,
 }
 
 /// A SHA-256 certificate fingerprint.
@@ -97,6 +111,9 @@ pub struct Account {
     pub mode: Option<Mode>,
     pub ehlo_name: Option<String>,
     pub qualify_domain: Option<String>,
+    pub set_from_header: FromRewrite,
+    pub set_date_header: AddField,
+    pub set_msgid_header: AddField,
 }
 
 /// How DNSSEC status is known for direct delivery (MX8).
@@ -189,6 +206,10 @@ pub struct Config {
     pub dead_letter: Option<PathBuf>,
     pub direct: Direct,
     pub queue: QueueSettings,
+    /// Where local names are looked up.
+    pub aliases: AliasesFile,
+    /// The domain of bare names, unless the account has its own.
+    pub qualify_domain: Option<String>,
     /// In file order.
     accounts: Vec<Account>,
 }
@@ -236,6 +257,8 @@ struct RawConfig {
     queue_dir: Option<String>,
     queue_lifetime: Option<Spanned<String>>,
     delay_warning: Option<Spanned<String>>,
+    aliases: Option<String>,
+    qualify_domain: Option<Spanned<String>>,
     direct: Option<RawDirect>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
@@ -287,6 +310,9 @@ struct RawAccount {
     mode: Option<Spanned<ModeName>>,
     ehlo_name: Option<Spanned<String>>,
     qualify_domain: Option<Spanned<String>>,
+    set_from_header: Option<Spanned<FromRewrite>>,
+    set_date_header: Option<AddField>,
+    set_msgid_header: Option<AddField>,
 }
 
 /// Longest time limit accepted for a step: a day is already no limit.
@@ -385,12 +411,24 @@ pub fn parse_with(
             _ => Some(interval(value, "delay_warning")?),
         };
     }
+    if let Some(domain) = &raw.qualify_domain
+        && let Err(message) = check_domain("qualify_domain", domain.get_ref())
+    {
+        return Err(at(Some(line_col(&text, domain.span().start)), message));
+    }
+    let aliases = match raw.aliases.as_deref() {
+        None => AliasesFile::System,
+        Some("") => AliasesFile::None,
+        Some(path) => AliasesFile::File(expand(path)),
+    };
     Ok(Config {
         path: Some(origin.to_path_buf()),
         default_account,
         dead_letter: raw.dead_letter.as_deref().map(&expand),
         direct,
         queue,
+        aliases,
+        qualify_domain: raw.qualify_domain.map(Spanned::into_inner),
         accounts,
     })
 }
@@ -585,20 +623,35 @@ fn build_account(
         ("ehlo_name", &raw.ehlo_name),
         ("qualify_domain", &raw.qualify_domain),
     ] {
-        if let Some(domain) = value
-            && crate::address::Address::from_parts("postmaster", Some(domain.get_ref())).is_err()
-        {
-            return Err((
-                domain.span().start,
-                format!("{key} {:?} is not a domain name", domain.get_ref()),
-            ));
+        if let Some(domain) = value {
+            check_domain(key, domain.get_ref()).map_err(|e| (domain.span().start, e))?;
         }
     }
-    if let Some(from) = &raw.from
-        && !from.get_ref().contains(['*', '?'])
-        && let Err(e) = crate::address::ReversePath::parse(from.get_ref())
+    let from_address = match &raw.from {
+        Some(from) if !from.get_ref().contains(['*', '?']) => {
+            match crate::address::ReversePath::parse(from.get_ref()) {
+                Ok(path) => path.address().cloned(),
+                Err(e) => {
+                    return Err((from.span().start, format!("from {:?}: {e}", from.get_ref())));
+                }
+            }
+        }
+        _ => None,
+    };
+    let set_from_header = raw
+        .set_from_header
+        .as_ref()
+        .map_or(FromRewrite::Auto, |s| *s.get_ref());
+    if let Some(setting) = &raw.set_from_header
+        && set_from_header == FromRewrite::On
+        && from_address.as_ref().is_none_or(|a| a.domain().is_none())
     {
-        return Err((from.span().start, format!("from {:?}: {e}", from.get_ref())));
+        return Err((
+            setting.span().start,
+            "set_from_header = \"on\" rewrites From to the account's from, so from must be \
+             an address with a domain (not a pattern)"
+                .into(),
+        ));
     }
 
     Ok(Account {
@@ -622,7 +675,18 @@ fn build_account(
         }),
         ehlo_name: text(&raw.ehlo_name),
         qualify_domain: text(&raw.qualify_domain),
+        set_from_header,
+        set_date_header: raw.set_date_header.unwrap_or_default(),
+        set_msgid_header: raw.set_msgid_header.unwrap_or_default(),
     })
+}
+
+/// A key whose value must be a domain name (or an address literal).
+fn check_domain(key: &str, domain: &str) -> Result<(), String> {
+    match crate::address::Address::from_parts("postmaster", Some(domain)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("{key} {domain:?} is not a domain name")),
+    }
 }
 
 fn expand_tilde(path: &str, home: Option<&Path>) -> PathBuf {

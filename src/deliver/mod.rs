@@ -756,39 +756,19 @@ fn no_delay(stream: &TcpStream, transcript: &Transcript) {
 /// name is completed from /etc/hosts, as `hostname -f` does on Debian
 /// (`127.0.1.1 host.example.org host`).
 fn default_ehlo_name(local: Option<SocketAddr>) -> String {
-    let host = gethostname::gethostname();
     let usable = |name: &str| {
         name.contains('.') && crate::address::Address::from_parts("x", Some(name)).is_ok()
     };
-    if let Some(name) = host.to_str() {
-        if usable(name) {
-            return name.to_string();
-        }
-        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-        if let Some(full) = qualified_in_hosts(name, &hosts).filter(|n| usable(n)) {
-            return full;
-        }
+    if let (_, Some(full)) = crate::local::full_host_name()
+        && usable(&full)
+    {
+        return full;
     }
     match local {
         Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
         Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
         None => "localhost".to_string(),
     }
-}
-
-/// The first dotted name on an /etc/hosts line that also names `short`.
-fn qualified_in_hosts(short: &str, hosts: &str) -> Option<String> {
-    hosts.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(short)) {
-            return None;
-        }
-        names
-            .iter()
-            .find(|n| n.contains('.') && !n.ends_with('.'))
-            .map(|n| n.to_ascii_lowercase())
-    })
 }
 
 /// A failure for the report: classified, explained, with what to do next (UX5).
@@ -848,31 +828,3 @@ mod direct;
 mod pool_tests;
 
 pub use direct::{DirectSettings, TlsClients, direct};
-
-#[cfg(test)]
-mod tests {
-    use super::qualified_in_hosts;
-
-    #[test]
-    fn a_short_host_name_is_completed_from_etc_hosts() {
-        let hosts =
-            "127.0.0.1 localhost\n127.0.1.1 mail.example.org mail # this host\n::1 ip6-localhost\n";
-        assert_eq!(
-            qualified_in_hosts("mail", hosts).as_deref(),
-            Some("mail.example.org")
-        );
-        assert_eq!(
-            qualified_in_hosts("MAIL", hosts).as_deref(),
-            Some("mail.example.org")
-        );
-        assert_eq!(
-            qualified_in_hosts("vm", "127.0.0.1 localhost\n127.0.0.1 vm\n"),
-            None
-        );
-        assert_eq!(qualified_in_hosts("other", hosts), None);
-        assert_eq!(
-            qualified_in_hosts("mail", "# 127.0.1.1 mail.example.org mail\n"),
-            None
-        );
-    }
-}

@@ -63,22 +63,39 @@ enum Token {
 /// character on every turn of its loop, and the parser looks at each token
 /// a bounded number of times (HARD1).
 pub fn parse(text: &str) -> Result<Vec<Address>, AddressListError> {
+    parse_counting_turns(text)
+        .0
+        .map(|found| found.into_iter().map(|l| l.address).collect())
+}
+
+/// An address of a list and where its addr-spec is in the text (byte
+/// offsets), so that a field can be edited around it: its display name,
+/// comments and the other addresses kept as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub address: Address,
+    pub span: std::ops::Range<usize>,
+}
+
+/// [`parse`], with each address's place in `text`.
+pub fn parse_located(text: &str) -> Result<Vec<Located>, AddressListError> {
     parse_counting_turns(text).0
 }
 
-/// [`parse`], and how many turns its loops took in all: the tests hold it
-/// to a small multiple of the input length.
-fn parse_counting_turns(text: &str) -> (Result<Vec<Address>, AddressListError>, usize) {
+/// [`parse_located`], and how many turns its loops took in all: the tests
+/// hold it to a small multiple of the input length.
+fn parse_counting_turns(text: &str) -> (Result<Vec<Located>, AddressListError>, usize) {
     if text.chars().any(|c| c.is_control() && c != '\t') {
         return (Err(AddressListError::ControlCharacter), 0);
     }
     let mut turns = 0;
-    let tokens = match tokenize(text, &mut turns) {
-        Ok(tokens) => tokens,
+    let (tokens, spans) = match tokenize(text, &mut turns) {
+        Ok(tokenized) => tokenized,
         Err(e) => return (Err(e), turns),
     };
     let mut parser = Parser {
         tokens: &tokens,
+        spans: &spans,
         pos: 0,
         turns,
     };
@@ -92,13 +109,18 @@ fn ends_atom(c: char) -> bool {
     c.is_whitespace() || "()<>[]:;@,.\"\\".contains(c)
 }
 
-fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListError> {
+/// Tokens, and the byte range each one covers in `text`.
+type Tokenized = (Vec<Token>, Vec<std::ops::Range<usize>>);
+
+fn tokenize(text: &str, turns: &mut usize) -> Result<Tokenized, AddressListError> {
     let mut tokens = Vec::new();
-    let mut chars = text.chars().peekable();
+    let mut spans = Vec::new();
+    let mut chars = text.char_indices().peekable();
     // Every arm consumes the character it matched (at least), so the loop
     // ends after at most one turn per character.
-    while let Some(c) = chars.next() {
+    while let Some((start, c)) = chars.next() {
         *turns += 1;
+        let pushed = tokens.len();
         match c {
             c if c.is_whitespace() => {}
             '(' => {
@@ -107,11 +129,11 @@ fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListErro
                 while depth > 0 {
                     match chars.next() {
                         None => return Err(AddressListError::Unbalanced("comment")),
-                        Some('\\') => {
+                        Some((_, '\\')) => {
                             chars.next();
                         }
-                        Some('(') => depth += 1,
-                        Some(')') => depth -= 1,
+                        Some((_, '(')) => depth += 1,
+                        Some((_, ')')) => depth -= 1,
                         Some(_) => {}
                     }
                 }
@@ -121,12 +143,12 @@ fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListErro
                 loop {
                     match chars.next() {
                         None => return Err(AddressListError::Unbalanced("quoted string")),
-                        Some('\\') => match chars.next() {
-                            Some(escaped) => value.push(escaped),
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, escaped)) => value.push(escaped),
                             None => return Err(AddressListError::Unbalanced("quoted string")),
                         },
-                        Some('"') => break,
-                        Some(c) => value.push(c),
+                        Some((_, '"')) => break,
+                        Some((_, c)) => value.push(c),
                     }
                 }
                 tokens.push(Token::Word {
@@ -139,8 +161,8 @@ fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListErro
                 loop {
                     match chars.next() {
                         None => return Err(AddressListError::Unbalanced("domain literal")),
-                        Some(']') => break,
-                        Some(c) => value.push(c),
+                        Some((_, ']')) => break,
+                        Some((_, c)) => value.push(c),
                     }
                 }
                 value.push(']');
@@ -152,7 +174,7 @@ fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListErro
             // it stays in the atom, where an address check refuses it.
             _ => {
                 let mut atom = String::from(c);
-                while let Some(&next) = chars.peek() {
+                while let Some(&(_, next)) = chars.peek() {
                     if ends_atom(next) {
                         break;
                     }
@@ -165,14 +187,20 @@ fn tokenize(text: &str, turns: &mut usize) -> Result<Vec<Token>, AddressListErro
                 });
             }
         }
+        if tokens.len() > pushed {
+            let end = chars.peek().map_or(text.len(), |&(at, _)| at);
+            spans.push(start..end);
+        }
     }
-    Ok(tokens)
+    Ok((tokens, spans))
 }
 
 /// A recursive-descent parser that only moves forward: each token is
 /// looked at a bounded number of times, whatever the input.
 struct Parser<'a> {
     tokens: &'a [Token],
+    /// Where each token is in the text.
+    spans: &'a [std::ops::Range<usize>],
     pos: usize,
     /// Loop turns so far, for the linearity tests.
     turns: usize,
@@ -198,7 +226,7 @@ impl Parser<'_> {
 
     /// `address *("," address)`, empty items allowed (obs-addr-list). In a
     /// group the list ends at ";".
-    fn list(&mut self, in_group: bool, out: &mut Vec<Address>) -> Result<(), AddressListError> {
+    fn list(&mut self, in_group: bool, out: &mut Vec<Located>) -> Result<(), AddressListError> {
         let tokens = self.tokens;
         while let Some(token) = tokens.get(self.pos) {
             self.turns += 1;
@@ -217,7 +245,7 @@ impl Parser<'_> {
     /// One mailbox or group. Scans forward to the token that decides
     /// which: "<" (name-addr), ":" (a group's name ends), or the item's end
     /// (a bare addr-spec).
-    fn item(&mut self, in_group: bool, out: &mut Vec<Address>) -> Result<(), AddressListError> {
+    fn item(&mut self, in_group: bool, out: &mut Vec<Located>) -> Result<(), AddressListError> {
         let start = self.pos;
         let tokens = self.tokens;
         let mut seen_at = false;
@@ -226,7 +254,7 @@ impl Parser<'_> {
             let token = match tokens.get(self.pos) {
                 Some(token) if !self.at_item_end(in_group) => token,
                 _ => {
-                    out.push(addr_spec(&tokens[start..self.pos])?);
+                    out.push(self.located(start, self.pos)?);
                     return Ok(());
                 }
             };
@@ -265,7 +293,7 @@ impl Parser<'_> {
     }
 
     /// After "<": `[obs-route] addr-spec ">"`; `<>` names no one.
-    fn angle_addr(&mut self, out: &mut Vec<Address>) -> Result<(), AddressListError> {
+    fn angle_addr(&mut self, out: &mut Vec<Located>) -> Result<(), AddressListError> {
         let open = self.pos - 1;
         let Some(close) = self.tokens[self.pos..]
             .iter()
@@ -276,13 +304,15 @@ impl Parser<'_> {
         };
         // The tokens up to ">" are looked at here once, and passed after.
         self.turns += close + 1;
-        let mut inner = &self.tokens[self.pos..self.pos + close];
+        let mut first = self.pos;
+        let inner = &self.tokens[self.pos..self.pos + close];
         // RFC 5322 4.4 obs-route "@a,@b:" is ignored, as RFC 5321 says.
         if inner.first() == Some(&Token::Special('@'))
             && let Some(colon) = inner.iter().position(|t| *t == Token::Special(':'))
         {
-            inner = &inner[colon + 1..];
+            first += colon + 1;
         }
+        let inner = &self.tokens[first..self.pos + close];
         // "<>" (or a route with no address) names no recipient; refusing it
         // is safer than quietly sending to fewer people than written.
         if inner.is_empty() {
@@ -290,9 +320,23 @@ impl Parser<'_> {
                 &self.tokens[open..=self.pos + close],
             )));
         }
-        out.push(addr_spec(inner)?);
+        out.push(self.located(first, self.pos + close)?);
         self.pos += close + 1;
         Ok(())
+    }
+
+    /// The addr-spec of tokens `from..to` (not empty), and where it is.
+    fn located(&self, from: usize, to: usize) -> Result<Located, AddressListError> {
+        let address = addr_spec(&self.tokens[from..to])?;
+        let start = self.spans.get(from).map_or(0, |s| s.start);
+        let end = self
+            .spans
+            .get(to.saturating_sub(1))
+            .map_or(start, |s| s.end);
+        Ok(Located {
+            address,
+            span: start..end,
+        })
     }
 
     /// The item from `start` up to where the parser stopped, as an error.
@@ -504,6 +548,28 @@ mod tests {
     }
 
     #[test]
+    fn spans_cover_each_addr_spec_and_nothing_around_it() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &[&str])] = &[
+            ("root", &["root"]),
+            ("root (Cron Daemon)", &["root"]),
+            ("Cron Daemon <root>", &["root"]),
+            ("\"a b\"@x.example, Bob <bob@y.example>", &["\"a b\"@x.example", "bob@y.example"]),
+            ("g: u, v@w.example;", &["u", "v@w.example"]),
+            ("<@relay.example:a@b.example>", &["a@b.example"]),
+            ("jörg (x) <jörg>", &["jörg"]),
+        ];
+        for (text, expected) in cases {
+            let spans: Vec<&str> = parse_located(text)
+                .unwrap()
+                .iter()
+                .map(|l| &text[l.span.clone()])
+                .collect();
+            assert_eq!(spans, *expected, "{text:?}");
+        }
+    }
+
+    #[test]
     fn error_text_is_bounded() {
         let text = format!("{}@", "a".repeat(60_000));
         let error = parse(&text).unwrap_err().to_string();
@@ -591,7 +657,15 @@ mod tests {
                 turns,
                 text.len()
             );
-            if let Ok(addresses) = result {
+            if let Ok(found) = result {
+                // Each span holds exactly the address found there.
+                for located in &found {
+                    let text = text.get(located.span.clone());
+                    prop_assert!(text.is_some(), "span {:?} is not in the text", located.span);
+                    let alone = parse(text.unwrap_or_default());
+                    prop_assert_eq!(alone, Ok(vec![located.address.clone()]));
+                }
+                let addresses: Vec<Address> = found.into_iter().map(|l| l.address).collect();
                 let written: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
                 prop_assert_eq!(parse(&written.join(", ")), Ok(addresses));
             }

@@ -142,24 +142,18 @@ impl Header {
 
     /// Adds `name: value` at the end. The value must be one line.
     pub fn append(&mut self, name: &str, value: &str) -> Result<(), HeaderError> {
-        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
-            return Err(HeaderError::BadName(name.to_string()));
+        let field = one_line_field(name, value)?;
+        self.fields.push(field);
+        Ok(())
+    }
+
+    /// Replaces the field at `index` (of [`Header::fields`]) with `name:
+    /// value`, in the same place. The value must be one line.
+    pub fn replace(&mut self, index: usize, name: &str, value: &str) -> Result<(), HeaderError> {
+        let field = one_line_field(name, value)?;
+        if let Some(slot) = self.fields.get_mut(index) {
+            *slot = field;
         }
-        let bad_value = |reason| HeaderError::BadValue {
-            name: name.to_string(),
-            reason,
-        };
-        if value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(bad_value("contains a control character (CR, LF, NUL…)"));
-        }
-        let raw = format!("{name}: {value}\r\n").into_bytes();
-        if raw.len() - 2 > MAX_LINE {
-            return Err(bad_value("is too long for one header line"));
-        }
-        self.fields.push(Field {
-            raw,
-            colon: name.len(),
-        });
         Ok(())
     }
 
@@ -214,6 +208,29 @@ impl Header {
         }
         Ok(out)
     }
+}
+
+/// A new field `name: value` on one line, refused if it could break the
+/// header (a line break or control character) or the line limit.
+fn one_line_field(name: &str, value: &str) -> Result<Field, HeaderError> {
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        return Err(HeaderError::BadName(name.to_string()));
+    }
+    let bad_value = |reason| HeaderError::BadValue {
+        name: name.to_string(),
+        reason,
+    };
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(bad_value("contains a control character (CR, LF, NUL…)"));
+    }
+    let raw = format!("{name}: {value}\r\n").into_bytes();
+    if raw.len() - 2 > MAX_LINE {
+        return Err(bad_value("is too long for one header line"));
+    }
+    Ok(Field {
+        raw,
+        colon: name.len(),
+    })
 }
 
 #[cfg(test)]

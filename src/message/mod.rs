@@ -13,7 +13,7 @@ use std::io::{self, Cursor};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use addrlist::{AddressListError, parse as parse_address_list};
+pub use addrlist::{AddressListError, Located, parse as parse_address_list, parse_located};
 pub use header::{Field, Header, HeaderError};
 pub use input::{Input, InputOptions, MAX_LINE, Problem, read};
 pub use spool::SpoolReader;

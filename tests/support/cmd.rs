@@ -43,6 +43,8 @@ pub struct Tlsend {
     time_limit: Duration,
     /// Run as this user and group id (the test runs as root).
     user: Option<(u32, u32)>,
+    /// Run in a UTS namespace of its own with this host name (needs root).
+    host_name: Option<String>,
 }
 
 impl Default for Tlsend {
@@ -55,6 +57,7 @@ impl Tlsend {
     pub fn new() -> Tlsend {
         Tlsend {
             home: tempfile::tempdir().unwrap(),
+            host_name: None,
             program: PathBuf::from(env!("CARGO_BIN_EXE_tlsend")),
             args: Vec::new(),
             stdin: Vec::new(),
@@ -112,6 +115,21 @@ impl Tlsend {
         self
     }
 
+    /// Writes `$HOME/tlsend.toml` and passes it with -C, which beats an
+    /// earlier -C (such as `to_server`'s /dev/null).
+    pub fn config_file(&mut self, toml: &str) -> &mut Self {
+        let path = self.home.path().join("tlsend.toml");
+        std::fs::write(&path, toml).unwrap();
+        self.arg("-C").arg(path)
+    }
+
+    /// Runs the binary in a UTS namespace of its own, where this host is
+    /// called `name` (needs root: `unshare --uts`).
+    pub fn host_name(&mut self, name: &str) -> &mut Self {
+        self.host_name = Some(name.to_string());
+        self
+    }
+
     /// Runs the binary under another name (argv[0]), through a symlink.
     pub fn as_program(&mut self, name: &str) -> &mut Self {
         let bin = self.home.path().join("bin");
@@ -156,6 +174,15 @@ impl Tlsend {
     /// Starts the binary with piped standard input, output and error;
     /// the caller feeds standard input.
     pub fn spawn(&self) -> std::process::Child {
+        if let Some(name) = &self.host_name {
+            let mut command = Command::new("unshare");
+            command
+                .args(["--uts", "--", "sh", "-c"])
+                .arg("hostname \"$1\" && shift && exec \"$0\" \"$@\"")
+                .arg(&self.program)
+                .arg(name);
+            return self.spawn_command(command);
+        }
         match self.user {
             // util-linux's setpriv drops root's supplementary groups too.
             Some((uid, gid)) => {

@@ -1,0 +1,377 @@
+//! Local names and system mail (IN12): what a bare name such as `root`
+//! becomes, in the envelope and in the header, and the From field of mail
+//! that a daemon sent as `root` or `www-data@thishost`.
+//!
+//! A bare name is expanded through the aliases file, then qualified with
+//! the configured domain, or this host's name when that is a real domain;
+//! when there is none it is refused, never sent to a made-up address such
+//! as `root@vm`. Header address fields are qualified the same way, as
+//! Postfix's cleanup does, editing only the addresses and keeping display
+//! names and comments as written. Pure apart from [`full_host_name`].
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::address::Address;
+use crate::aliases::Aliases;
+use crate::message::{self, Header, compose};
+
+/// Whether the From field is added or rewritten (msmtp's set_from_header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FromRewrite {
+    /// Add a From field when there is none, and give system mail (a bare
+    /// name, or an address at this host or localhost) the account's `from`.
+    #[default]
+    Auto,
+    /// Every From address becomes the account's `from`.
+    On,
+    /// Never add or change the From field.
+    Off,
+}
+
+/// Whether a header field tlsend can make is added when missing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddField {
+    #[default]
+    Auto,
+    Off,
+}
+
+/// The fields whose addresses are qualified, Postfix's list for
+/// header_address_rewriting.
+const ADDRESS_FIELDS: &[&str] = &[
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-Reply-To",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+    "Return-Receipt-To",
+    "Errors-To",
+];
+
+/// Top-level labels that name no real domain: special-use names (RFC
+/// 6761, RFC 6762's `local`, RFC 8375's `home.arpa`) and the conventional
+/// `localdomain`, `lan` and `internal`. Mail to them bounces, late.
+const LOCAL_ONLY: &[&str] = &[
+    "localdomain",
+    "localhost",
+    "local",
+    "lan",
+    "internal",
+    "invalid",
+    "test",
+    "home.arpa",
+];
+
+/// Whether `name` is a domain mail can be addressed to: it has a dot and
+/// does not end in a local-only label.
+pub fn is_real_domain(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.contains('.')
+        && Address::from_parts("postmaster", Some(&name)).is_ok()
+        && !LOCAL_ONLY
+            .iter()
+            .any(|tld| name == *tld || name.ends_with(&format!(".{tld}")))
+}
+
+/// This host's name as the system gives it, and its fully qualified form:
+/// the name itself when it has a dot, else completed from /etc/hosts as
+/// `hostname -f` does on Debian (`127.0.1.1 host.example.org host`).
+pub fn full_host_name() -> (String, Option<String>) {
+    let short = gethostname::gethostname().to_string_lossy().into_owned();
+    if short.contains('.') {
+        return (short.clone(), Some(short));
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let full = qualified_in_hosts(&short, &hosts);
+    (short, full)
+}
+
+/// The first dotted name on an /etc/hosts line that also names `short`.
+pub fn qualified_in_hosts(short: &str, hosts: &str) -> Option<String> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(short)) {
+            return None;
+        }
+        names
+            .iter()
+            .find(|n| n.contains('.') && !n.ends_with('.'))
+            .map(|n| n.to_ascii_lowercase())
+    })
+}
+
+/// The domain bare names get, and where it comes from; or why there is none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qualification {
+    domain: Option<String>,
+    /// "qualify_domain in account \"work\"", "this host's name", or the
+    /// reason there is no domain.
+    source: String,
+}
+
+impl Qualification {
+    /// A domain the user configured (`source` says where).
+    pub fn configured(domain: &str, source: impl Into<String>) -> Qualification {
+        Qualification {
+            domain: Some(domain.to_string()),
+            source: source.into(),
+        }
+    }
+
+    /// This host's name, when it is a real domain.
+    pub fn from_host(short: &str, full: Option<&str>) -> Qualification {
+        match full.filter(|name| is_real_domain(name)) {
+            Some(name) => Qualification {
+                domain: Some(name.trim_end_matches('.').to_ascii_lowercase()),
+                source: "this host's name".into(),
+            },
+            None => Qualification {
+                domain: None,
+                source: match full {
+                    Some(name) => {
+                        format!("this host's name {name:?} is a local-only name, not a domain")
+                    }
+                    None => format!("this host's name {short:?} is not a domain name"),
+                },
+            },
+        }
+    }
+
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// Where the domain comes from, or why there is none.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// `address` with the domain added when it is a bare name; `what`
+    /// names it for the error ("recipient \"root\"").
+    pub fn qualify(&self, address: Address, what: &str) -> Result<Address, LocalError> {
+        if address.domain().is_some() {
+            return Ok(address);
+        }
+        let Some(domain) = &self.domain else {
+            return Err(LocalError(format!(
+                "{what} is a local name, and there is no domain to add to it: {}; set \
+                 qualify_domain in the configuration{}",
+                self.source,
+                if what.starts_with("recipient") {
+                    format!(
+                        " or give {} an alias in the aliases file",
+                        address.local_part()
+                    )
+                } else {
+                    String::new()
+                }
+            )));
+        };
+        address
+            .qualify(domain)
+            .map_err(|e| LocalError(format!("{what} with qualify domain {domain:?}: {e}")))
+    }
+}
+
+/// Why a local name cannot be used; the text says what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalError(pub String);
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LocalError {}
+
+/// The envelope recipients `found` stand for: aliases expanded, bare
+/// names qualified, each once in first-seen order.
+pub fn recipients(
+    found: &[Address],
+    aliases: Option<&Aliases>,
+    qualification: &Qualification,
+) -> Result<Vec<Address>, LocalError> {
+    let expanded = match aliases {
+        Some(aliases) => aliases
+            .expand(found)
+            .map_err(|e| LocalError(e.to_string()))?,
+        None => found.to_vec(),
+    };
+    let mut qualified = Vec::with_capacity(expanded.len());
+    for address in expanded {
+        let what = match aliases {
+            Some(aliases) if address.domain().is_none() => format!(
+                "recipient \"{}\" (no alias in {})",
+                address.local_part(),
+                aliases.origin().display()
+            ),
+            _ => format!("recipient \"{address}\""),
+        };
+        qualified.push(qualification.qualify(address, &what)?);
+    }
+    Ok(crate::address::unique(qualified))
+}
+
+/// How the From field of a message is treated.
+#[derive(Clone, Copy, Debug)]
+pub struct FromPolicy<'a> {
+    pub rewrite: FromRewrite,
+    /// The account's `from` address, when it is one (not a pattern).
+    pub account_from: Option<&'a Address>,
+    /// `-F` (or NAME), which replaces the display name of a rewritten From.
+    pub full_name: Option<&'a str>,
+    /// This host's names (short and full): an address at one of them, or
+    /// at localhost, is system mail.
+    pub host_names: &'a [&'a str],
+}
+
+impl FromPolicy<'_> {
+    /// Whether `address` is what a daemon on this host writes: a bare
+    /// name, or an address at this host or localhost.
+    fn is_system(&self, address: &Address) -> bool {
+        match address.domain() {
+            None => true,
+            Some(domain) => {
+                let domain = domain.trim_end_matches('.');
+                ["localhost", "localhost.localdomain"]
+                    .iter()
+                    .chain(self.host_names)
+                    .any(|name| domain.eq_ignore_ascii_case(name))
+            }
+        }
+    }
+}
+
+/// Rewrites the From fields as `policy` says: the address of system mail
+/// (auto) or every address (on) becomes the account's `from`, keeping
+/// the display name and comments, unless `-F` gives a new one. Returns
+/// whether a field was changed.
+pub fn rewrite_from(header: &mut Header, policy: &FromPolicy<'_>) -> Result<bool, LocalError> {
+    let Some(from) = policy.account_from else {
+        return Ok(false);
+    };
+    if policy.rewrite == FromRewrite::Off {
+        return Ok(false);
+    }
+    let mut changed = false;
+    for index in field_indexes(header, &["From"]) {
+        let Some((value, found)) = located(header, index) else {
+            continue;
+        };
+        let rewrite: Vec<&message::Located> = found
+            .iter()
+            .filter(|l| policy.rewrite == FromRewrite::On || policy.is_system(&l.address))
+            .collect();
+        if rewrite.is_empty() {
+            continue;
+        }
+        // A new display name (-F), or several authors made one: the field
+        // is written afresh. Otherwise only the addresses change.
+        let afresh = (policy.full_name.is_some() && found.len() == 1)
+            || (policy.rewrite == FromRewrite::On && found.len() > 1);
+        let new_value = if afresh {
+            compose::from_value(policy.full_name, from)
+        } else {
+            Ok(splice(
+                &value,
+                rewrite.iter().map(|l| (&l.span, from.to_string())),
+            ))
+        }
+        .map_err(|e| LocalError(format!("-F: cannot build the From field: {e}")))?;
+        header
+            .replace(index, "From", &new_value)
+            .map_err(|e| LocalError(format!("rewriting From: {e}")))?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Qualifies the bare names in every address field (To: root,
+/// From: root (Cron Daemon)) in place. A field that is not an address
+/// list is left as it is: it names nobody tlsend could qualify.
+pub fn qualify_header(
+    header: &mut Header,
+    qualification: &Qualification,
+) -> Result<(), LocalError> {
+    for index in field_indexes(header, ADDRESS_FIELDS) {
+        let Some((value, found)) = located(header, index) else {
+            continue;
+        };
+        let bare: Vec<&message::Located> = found
+            .iter()
+            .filter(|l| l.address.domain().is_none())
+            .collect();
+        if bare.is_empty() {
+            continue;
+        }
+        let name = header.fields()[index].name().to_string();
+        let mut edits = Vec::with_capacity(bare.len());
+        for l in bare {
+            let what = format!(
+                "the message's {name} field names \"{}\", which",
+                l.address.local_part()
+            );
+            let qualified = qualification.qualify(l.address.clone(), &what)?;
+            edits.push((&l.span, qualified.to_string()));
+        }
+        let new_value = splice(&value, edits.into_iter());
+        header
+            .replace(index, &name, &new_value)
+            .map_err(|e| LocalError(format!("qualifying the {name} field: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Indexes of the fields called one of `names`.
+fn field_indexes(header: &Header, names: &[&str]) -> Vec<usize> {
+    header
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| names.iter().any(|n| f.is(n)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The field's unfolded value and its addresses with their places; `None`
+/// when it is not UTF-8 or not an address list (left untouched).
+fn located(header: &Header, index: usize) -> Option<(String, Vec<message::Located>)> {
+    let field = header.fields().get(index)?;
+    std::str::from_utf8(field.raw_value()).ok()?;
+    let value = field.unfolded_value();
+    let found = message::parse_located(&value).ok()?;
+    Some((value, found))
+}
+
+/// `value` with each span replaced by its text; spans are in order and
+/// do not overlap (they come from one parse).
+fn splice<'a>(
+    value: &str,
+    edits: impl Iterator<Item = (&'a std::ops::Range<usize>, String)>,
+) -> String {
+    let mut out = String::with_capacity(value.len() + 32);
+    let mut at = 0;
+    for (span, text) in edits {
+        out.push_str(value.get(at..span.start).unwrap_or_default());
+        out.push_str(&text);
+        at = span.end;
+    }
+    out.push_str(value.get(at..).unwrap_or_default());
+    out
+}
+
+#[cfg(test)]
+mod tests;
