@@ -17,6 +17,7 @@ pub mod dsn;
 pub mod exit;
 pub mod fault;
 pub mod interrupt;
+pub mod log;
 pub mod message;
 pub mod mtasts;
 pub mod outcome;

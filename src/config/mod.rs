@@ -97,6 +97,9 @@ pub struct Account {
     pub mode: Option<Mode>,
     pub ehlo_name: Option<String>,
     pub qualify_domain: Option<String>,
+    /// Overrides the top-level `logfile` and `syslog` (UX6).
+    pub logfile: Option<PathBuf>,
+    pub syslog: Option<bool>,
 }
 
 /// How DNSSEC status is known for direct delivery (MX8).
@@ -189,6 +192,9 @@ pub struct Config {
     pub dead_letter: Option<PathBuf>,
     pub direct: Direct,
     pub queue: QueueSettings,
+    /// One line per message and recipient to this file, and to syslog (UX6).
+    pub logfile: Option<PathBuf>,
+    pub syslog: bool,
     /// In file order.
     accounts: Vec<Account>,
 }
@@ -237,6 +243,8 @@ struct RawConfig {
     queue_lifetime: Option<Spanned<String>>,
     delay_warning: Option<Spanned<String>>,
     direct: Option<RawDirect>,
+    logfile: Option<Spanned<String>>,
+    syslog: Option<bool>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
 }
@@ -287,6 +295,8 @@ struct RawAccount {
     mode: Option<Spanned<ModeName>>,
     ehlo_name: Option<Spanned<String>>,
     qualify_domain: Option<Spanned<String>>,
+    logfile: Option<Spanned<String>>,
+    syslog: Option<Spanned<bool>>,
 }
 
 /// Longest time limit accepted for a step: a day is already no limit.
@@ -385,12 +395,21 @@ pub fn parse_with(
             _ => Some(interval(value, "delay_warning")?),
         };
     }
+    let logfile = match &raw.logfile {
+        Some(path) => Some(
+            log_path(path, &expand)
+                .map_err(|(offset, message)| at(Some(line_col(&text, offset)), message))?,
+        ),
+        None => None,
+    };
     Ok(Config {
         path: Some(origin.to_path_buf()),
         default_account,
         dead_letter: raw.dead_letter.as_deref().map(&expand),
         direct,
         queue,
+        logfile,
+        syslog: raw.syslog.unwrap_or(false),
         accounts,
     })
 }
@@ -471,6 +490,22 @@ fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
 
 /// A failed check: the byte offset of the offending key's value, and why.
 type Invalid = (usize, String);
+
+/// `logfile`: an absolute path (after `~/`), since a relative one would
+/// follow the working directory of whoever runs tlsend (cron, a web server).
+fn log_path(value: &Spanned<String>, expand: &dyn Fn(&str) -> PathBuf) -> Result<PathBuf, Invalid> {
+    let path = expand(value.get_ref());
+    if !path.is_absolute() {
+        return Err((
+            value.span().start,
+            format!(
+                "logfile {:?} is not an absolute path (like /var/log/tlsend.log or ~/tlsend.log)",
+                value.get_ref()
+            ),
+        ));
+    }
+    Ok(path)
+}
 
 /// A time limit in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`].
 fn seconds(value: &Option<Spanned<u64>>, key: &str, default: u64) -> Result<Duration, Invalid> {
@@ -622,6 +657,11 @@ fn build_account(
         }),
         ehlo_name: text(&raw.ehlo_name),
         qualify_domain: text(&raw.qualify_domain),
+        logfile: match &raw.logfile {
+            Some(path) => Some(log_path(path, expand)?),
+            None => None,
+        },
+        syslog: raw.syslog.as_ref().map(|s| *s.get_ref()),
     })
 }
 
