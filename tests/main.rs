@@ -7,6 +7,7 @@ mod cli;
 mod dnsworld;
 mod hardening;
 mod interop;
+mod log;
 mod mx;
 mod postfix;
 mod queue;
