@@ -237,6 +237,14 @@ impl Log {
         }
     }
 
+    /// Closes what is open, so that the next line opens the file again
+    /// (a queue runner between passes: the file may have been rotated).
+    /// A destination already reported broken is not reported again.
+    pub fn reopen(&self) {
+        self.files.borrow_mut().clear();
+        self.syslog.borrow_mut().take();
+    }
+
     /// Writes one line to each destination `settings` names.
     pub fn write(&self, settings: &LogSettings, record: &Record<'_>) {
         if settings.is_off() {

@@ -788,6 +788,7 @@ impl Runner<'_> {
         flush: bool,
     ) -> Result<Sysexit, PassStop> {
         let now = fault::now();
+        self.log.reopen();
         let io_stop = |e: io::Error| PassStop::Exit(unreadable(&self.queue, &e));
         for rejected in self.queue.import(now).map_err(io_stop)? {
             say(&format!(
