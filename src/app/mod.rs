@@ -138,7 +138,6 @@ struct Keep {
 }
 
 /// The parts of the log lines (UX6) that are the same for every recipient.
-#[derive(Default)]
 struct LogContext {
     settings: LogSettings,
     account: Option<String>,
