@@ -19,6 +19,7 @@ pub mod exit;
 pub mod fault;
 pub mod interrupt;
 pub mod local;
+pub mod log;
 pub mod message;
 pub mod mtasts;
 pub mod outcome;

@@ -10,6 +10,7 @@ use std::fmt;
 use crate::address::Address;
 use crate::exit::{self, Classified, Sysexit};
 use crate::smtp::{Reply, VerdictPending};
+use crate::tls::Verification;
 
 /// What happened to one recipient.
 #[derive(Clone, Debug)]
@@ -23,6 +24,28 @@ pub struct RecipientOutcome {
 pub struct Accepted {
     pub server: String,
     pub reply: Reply,
+    /// The session that carried the message.
+    pub session: SessionFacts,
+}
+
+/// What a log line says about the session that answered for a recipient
+/// (UX6): its TLS, whether MAIL FROM carried REQUIRETLS, and for an MX
+/// host how its name was shown to be the domain's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// `None`: the session had no TLS.
+    pub tls: Option<TlsFacts>,
+    pub requiretls: bool,
+    /// "dnssec", "mta-sts" or "mta-sts-testing"; `None` for a submission
+    /// server or an MX name nothing vouched for.
+    pub mx_name: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// "TLS 1.3".
+    pub version: String,
+    pub verification: Verification,
 }
 
 /// Why this recipient did not get the message.
@@ -35,6 +58,8 @@ pub struct Failure {
     pub detail: String,
     /// What the user can do about it.
     pub hint: Option<String>,
+    /// The session that refused, when one was set up (for the log).
+    pub session: Option<Box<SessionFacts>>,
 }
 
 impl fmt::Display for Failure {

@@ -17,6 +17,7 @@ use crate::cli::{self, Invocation};
 use crate::config::{self, Account, Config, SecretSource};
 use crate::deliver::{DirectSettings, Security, Submission};
 use crate::local::{AddField, FromRewrite, Qualification};
+use crate::log::LogSettings;
 use crate::policy::{Mode, Requested};
 use crate::smtp::{AuthChoice, Dsn, Mechanism, Notify, Ret, Timeouts};
 use crate::tls::Trust;
@@ -78,6 +79,8 @@ pub struct Request {
     pub dead_letter: Option<PathBuf>,
     pub dsn: Dsn,
     pub declared_8bitmime: bool,
+    /// Where the delivery is logged (UX6).
+    pub log: LogSettings,
 }
 
 /// The account's header settings (msmtp's set_*_header).
@@ -231,7 +234,18 @@ pub fn build(
         dead_letter: config.dead_letter.clone(),
         dsn,
         declared_8bitmime: matches!(invocation.body, Some(cli::BodyType::EightBitMime)),
+        log: log_settings(config, account),
     })
+}
+
+/// The account's `logfile` and `syslog` over the top-level ones.
+pub fn log_settings(config: &Config, account: Option<&Account>) -> LogSettings {
+    LogSettings {
+        file: account
+            .and_then(|a| a.logfile.clone())
+            .or_else(|| config.logfile.clone()),
+        syslog: account.and_then(|a| a.syslog).unwrap_or(config.syslog),
+    }
 }
 
 /// The submission server: the flags over the account's settings.

@@ -188,6 +188,7 @@ fn domain_failure(status: EnhancedCode, exit: Sysexit, detail: String) -> Failur
         classified: Classified { status, exit },
         detail,
         hint: None,
+        session: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod dnsworld;
 mod hardening;
 mod interop;
 mod local;
+mod log;
 mod mx;
 mod postfix;
 mod queue;

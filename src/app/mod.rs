@@ -24,6 +24,7 @@ use crate::deliver::Job;
 use crate::exit::{Classified, Line, Sysexit};
 use crate::fault;
 use crate::interrupt::Interrupts;
+use crate::log::{Disposition, Log, LogSettings, Record};
 use crate::message::{self, Header, Input, InputOptions, compose};
 use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::{self, Decision, HeaderEdit, Mode};
@@ -134,6 +135,18 @@ struct Keep {
     queue: config::QueueSettings,
     /// The message as it is to be sent, once it is: what the queue keeps.
     queueable: Option<queue::Queueable>,
+    /// What the log lines of this run say, once the configuration is read.
+    log: Option<LogContext>,
+}
+
+/// The parts of the log lines (UX6) that are the same for every recipient.
+struct LogContext {
+    settings: LogSettings,
+    account: Option<String>,
+    /// The submission server; MX hosts are named by each outcome.
+    host: Option<String>,
+    /// The mode and why, once decided.
+    mode: Option<(Mode, String)>,
 }
 
 impl Keep {
@@ -169,6 +182,7 @@ fn local_failure(status: EnhancedCode, exit: Sysexit, detail: impl Into<String>)
         classified: Classified { status, exit },
         detail: detail.into(),
         hint: None,
+        session: None,
     }
 }
 
@@ -198,6 +212,7 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         progress: Progress::default(),
         queue: config::QueueSettings::default(),
         queueable: None,
+        log: None,
     };
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
         handle(invocation, &input, &env, &mut keep)
@@ -214,10 +229,14 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
             (Sysexit::Software, keep.undelivered(invocation, &why))
         }
     };
+    let log = Log::new();
     if exit == Sysexit::Ok {
+        log_run(&log, invocation, &keep, &undelivered, None);
         return exit;
     }
-    let (exit, left) = queue::keep_for_later(invocation, &input, &keep, exit, undelivered, &env);
+    let (exit, left, queued_as) =
+        queue::keep_for_later(invocation, &input, &keep, exit, undelivered.clone(), &env);
+    log_run(&log, invocation, &keep, &undelivered, queued_as.as_deref());
     if let Some(undelivered) = left {
         let undelivered = undelivered
             .into_iter()
@@ -557,6 +576,15 @@ fn prepare(
         invocation
     };
     let request = request::build(invocation, &config, env, host)?;
+    keep.log = Some(LogContext {
+        settings: request.log.clone(),
+        account: request.account.clone(),
+        host: match &request.delivery {
+            Delivery::Submission { submission, .. } => Some(submission.server()),
+            Delivery::Direct(_) => None,
+        },
+        mode: None,
+    });
 
     let tls_required: Vec<&[u8]> = header.all("TLS-Required").map(|f| f.raw_value()).collect();
     let decision = policy::decide(
@@ -565,6 +593,9 @@ fn prepare(
         &tls_required,
     )
     .map_err(|e| Stop::new(Sysexit::DataErr, e.to_string()))?;
+    if let Some(log) = &mut keep.log {
+        log.mode = Some((decision.mode, decision.reason.to_string()));
+    }
 
     let recipients = recipients(invocation, &header, &request, &config)?;
 
@@ -818,6 +849,104 @@ fn report(outcome: &Outcome, verbose: bool) {
             )),
             Err(failure) => say(&format!("{}: not delivered: {failure}", r.recipient)),
         }
+    }
+}
+
+/// UX6: one log line per recipient of this run: delivered (what the
+/// servers answered, kept in the progress), and for the others why not,
+/// queued as `queued_as` when the queue took the temporary failures.
+fn log_run(
+    log: &Log,
+    invocation: &Invocation,
+    keep: &Keep,
+    undelivered: &Undelivered,
+    queued_as: Option<&str>,
+) {
+    let Some(context) = &keep.log else {
+        // Stopped before the configuration said where the log is.
+        return;
+    };
+    if context.settings.is_off() {
+        return;
+    }
+    let placeholder = local_failure(codes::STOPPED, Sysexit::TempFail, "");
+    for r in keep
+        .progress
+        .stopped(&keep.recipients, &placeholder)
+        .recipients
+    {
+        if let Ok(accepted) = &r.result {
+            let recipient = r.recipient.to_string();
+            let text = accepted.reply.text();
+            log.write(
+                &context.settings,
+                &Record {
+                    host: Some(&accepted.server),
+                    session: Some(&accepted.session),
+                    status: accepted
+                        .reply
+                        .enhanced()
+                        .map_or_else(|| "2.0.0".to_string(), |c| c.to_string()),
+                    smtp: Some(accepted.reply.code()),
+                    detail: &text,
+                    ..base_record(context, &keep.sender, &recipient, Disposition::Delivered)
+                },
+            );
+        }
+    }
+    let queue_only = invocation.delivery == Some(cli::DeliveryMode::Queue);
+    for (recipient, failure) in undelivered {
+        let temporary = failure.classified.is_temporary();
+        let result = match (temporary, queued_as) {
+            (true, Some(_)) if queue_only => Disposition::Queued,
+            (true, _) => Disposition::Deferred,
+            (false, _) => Disposition::Failed,
+        };
+        let detail = match &failure.hint {
+            Some(hint) => format!("{}; {hint}", failure.detail),
+            None => failure.detail.clone(),
+        };
+        log.write(
+            &context.settings,
+            &Record {
+                queue_id: queued_as.filter(|_| temporary),
+                // The route's server, unless -odq kept it from being tried.
+                host: failure
+                    .server
+                    .as_deref()
+                    .or(context.host.as_deref().filter(|_| !queue_only)),
+                session: failure.session.as_deref(),
+                status: failure.classified.status.to_string(),
+                detail: &detail,
+                ..base_record(context, &keep.sender, recipient, result)
+            },
+        );
+    }
+}
+
+/// A log line's fields that are the same for every recipient of the run.
+fn base_record<'a>(
+    context: &'a LogContext,
+    sender: &'a str,
+    recipient: &'a str,
+    result: Disposition,
+) -> Record<'a> {
+    Record {
+        queue_id: None,
+        sender,
+        recipient,
+        account: context.account.as_deref(),
+        mode: context
+            .mode
+            .as_ref()
+            .map(|(mode, why)| (*mode, why.as_str())),
+        host: context.host.as_deref(),
+        session: None,
+        result,
+        status: String::new(),
+        smtp: None,
+        retry: None,
+        detail: "",
     }
 }
 

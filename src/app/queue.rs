@@ -18,6 +18,7 @@ use crate::deliver::{Job, SessionPool};
 use crate::exit::{self, Sysexit};
 use crate::fault;
 use crate::interrupt::Interrupts;
+use crate::log::{Disposition, Log, LogSettings, Record};
 use crate::message::Input;
 use crate::outcome::{Failure, Outcome, Progress};
 use crate::policy::Mode;
@@ -103,8 +104,8 @@ fn in_service(
 
 /// FAIL3: after a run that did not deliver to everyone, queues the
 /// recipients that may still get the message when a queue is in service.
-/// Returns the exit status and, unless the queue took every recipient,
-/// those left for dead.letter.
+/// Returns the exit status, unless the queue took every recipient those
+/// left for dead.letter, and the queue id if it took some.
 pub(super) fn keep_for_later(
     invocation: &Invocation,
     input: &Input,
@@ -112,21 +113,21 @@ pub(super) fn keep_for_later(
     exit: Sysexit,
     undelivered: Undelivered,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> (Sysexit, Option<Undelivered>) {
+) -> (Sysexit, Option<Undelivered>, Option<String>) {
     // A panic is reported as one (FAIL7, exit 70), with the message in
     // dead.letter: the run that failed is not to be trusted with the queue.
     let Some(queueable) = &keep.queueable else {
-        return (exit, Some(undelivered));
+        return (exit, Some(undelivered), None);
     };
     if exit == Sysexit::Software {
-        return (exit, Some(undelivered));
+        return (exit, Some(undelivered), None);
     }
     let target = match in_service(&keep.queue, invocation.delivery, env) {
         Ok(Some(target)) => target,
-        Ok(None) => return (exit, Some(undelivered)),
+        Ok(None) => return (exit, Some(undelivered), None),
         Err(e) => {
             say(&format!("warning: the message cannot be queued: {e}"));
-            return (exit, Some(undelivered));
+            return (exit, Some(undelivered), None);
         }
     };
     let (later, failed): (Undelivered, Undelivered) = undelivered
@@ -142,7 +143,7 @@ pub(super) fn keep_for_later(
         })
         .collect();
     if recipients.is_empty() || recipients.len() != later.len() {
-        return (exit, Some(later.into_iter().chain(failed).collect()));
+        return (exit, Some(later.into_iter().chain(failed).collect()), None);
     }
     let queue_only = invocation.delivery == Some(DeliveryMode::Queue);
     let now = fault::now();
@@ -191,14 +192,14 @@ pub(super) fn keep_for_later(
                 ));
             }
             let exit = exit::for_outcomes(failed.iter().map(|(_, f)| Some(&f.classified)));
-            (exit, (!failed.is_empty()).then_some(failed))
+            (exit, (!failed.is_empty()).then_some(failed), Some(id))
         }
         Err(e) => {
             say(&format!(
                 "the message could not be queued in {}: {e}",
                 target.queue.root.display()
             ));
-            (exit, Some(later.into_iter().chain(failed).collect()))
+            (exit, Some(later.into_iter().chain(failed).collect()), None)
         }
     }
 }
@@ -564,6 +565,7 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
         transcript: transcript(invocation.verbose > 0),
         shared: Progress::default(),
         env: &env,
+        log: Log::new(),
     };
     let interval = invocation.queue_run.interval;
     let mut status = Sysexit::Ok;
@@ -635,6 +637,7 @@ struct Runner<'a> {
     /// The stop flag and verdict counter every message of the run shares.
     shared: Progress,
     env: &'a dyn Fn(&str) -> Option<OsString>,
+    log: Log,
 }
 
 /// An entry taken for delivery in this pass.
@@ -688,6 +691,7 @@ impl Item {
 /// The items that go one route, and the route.
 struct Group<'a> {
     route: Route<'a>,
+    request: &'a request::Request,
     items: &'a [Item],
 }
 
@@ -787,6 +791,7 @@ impl Runner<'_> {
         flush: bool,
     ) -> Result<Sysexit, PassStop> {
         let now = fault::now();
+        self.log.reopen();
         let io_stop = |e: io::Error| PassStop::Exit(unreadable(&self.queue, &e));
         for rejected in self.queue.import(now).map_err(io_stop)? {
             say(&format!(
@@ -988,7 +993,11 @@ impl Runner<'_> {
         let mut routes = Vec::new();
         for (request, items) in &requests {
             match Route::ready(runtime, interrupts, request, &self.transcript) {
-                Ok(route) => routes.push(Group { route, items }),
+                Ok(route) => routes.push(Group {
+                    route,
+                    request,
+                    items,
+                }),
                 Err(Halt::Signal(name)) => return Err(PassStop::Signal(name)),
                 Err(Halt::Stop(stop)) => {
                     say(&format!(
@@ -1003,7 +1012,7 @@ impl Runner<'_> {
         let outcomes = self.deliver_groups(runtime, interrupts, &routes)?;
         let mut notices = Vec::new();
         for (group, outcomes) in routes.iter().zip(outcomes) {
-            notices.extend(self.finish(group.items, outcomes));
+            notices.extend(self.finish(group.items, group.request, outcomes));
         }
         drop(routes);
         drop(requests);
@@ -1080,12 +1089,19 @@ impl Runner<'_> {
     }
 
     /// Records each item's outcome; returns the notifications it queued.
-    fn finish(&self, items: &[Item], outcomes: Vec<Outcome>) -> Vec<String> {
+    fn finish(
+        &self,
+        items: &[Item],
+        request: &request::Request,
+        outcomes: Vec<Outcome>,
+    ) -> Vec<String> {
         let now = fault::now();
         let mut notices = Vec::new();
         for (item, outcome) in items.iter().zip(outcomes) {
             let mut locked = item.locked.borrow_mut();
             let mut failed = Vec::new();
+            // UX6: (result, retry) of each failed recipient, for the log.
+            let mut logged = Vec::new();
             for r in &outcome.recipients {
                 let Err(failure) = &r.result else {
                     continue;
@@ -1096,9 +1112,14 @@ impl Runner<'_> {
                     record_failure(recipient, failure, now);
                     if recipient.state == State::Failed {
                         failed.push(recipient.address.clone());
+                        logged.push((&r.recipient, Disposition::Bounced, None, failure));
+                    } else {
+                        let retry = Some(recipient.next_attempt);
+                        logged.push((&r.recipient, Disposition::Deferred, retry, failure));
                     }
                 }
             }
+            self.log_attempt(&locked, request, &outcome, &logged);
             if self.invocation.verbose > 0 {
                 for r in &outcome.recipients {
                     match &r.result {
@@ -1143,6 +1164,72 @@ impl Runner<'_> {
         notices
     }
 
+    /// UX6: one log line per recipient of an attempt on a queue entry.
+    fn log_attempt(
+        &self,
+        locked: &Locked,
+        request: &request::Request,
+        outcome: &Outcome,
+        failed: &[(&Address, Disposition, Option<i64>, &Failure)],
+    ) {
+        if request.log.is_off() {
+            return;
+        }
+        let entry = &locked.entry;
+        let account = request.account.as_deref();
+        for r in &outcome.recipients {
+            let Ok(accepted) = &r.result else {
+                continue;
+            };
+            let recipient = r.recipient.to_string();
+            let text = accepted.reply.text();
+            let status = accepted
+                .reply
+                .enhanced()
+                .map_or_else(|| "2.0.0".to_string(), |c| c.to_string());
+            self.log.write(
+                &request.log,
+                &Record {
+                    host: Some(&accepted.server),
+                    session: Some(&accepted.session),
+                    status,
+                    smtp: Some(accepted.reply.code()),
+                    detail: &text,
+                    ..queue_record(entry, account, &recipient, Disposition::Delivered)
+                },
+            );
+        }
+        for (address, result, retry, failure) in failed {
+            let recipient = address.to_string();
+            let detail = match &failure.hint {
+                Some(hint) => format!("{}; {hint}", failure.detail),
+                None => failure.detail.clone(),
+            };
+            self.log.write(
+                &request.log,
+                &Record {
+                    host: failure.server.as_deref(),
+                    session: failure.session.as_deref(),
+                    status: failure.classified.status.to_string(),
+                    retry: *retry,
+                    detail: &detail,
+                    ..queue_record(entry, account, &recipient, *result)
+                },
+            );
+        }
+    }
+
+    /// Where lines about an entry go when no delivery was tried (expiry):
+    /// its account's log, else the runner's default account's.
+    fn log_settings_of(&self, entry: &Entry) -> LogSettings {
+        let account = self
+            .config
+            .select(entry.account.as_deref(), None)
+            .ok()
+            .flatten();
+        request::log_settings(self.config, account)
+    }
+
     /// The entry is older than the queue's lifetime: every recipient still
     /// pending fails, and the sender is told.
     fn expire(&self, locked: &mut Locked, now: i64, lifetime: i64) -> Option<String> {
@@ -1170,6 +1257,26 @@ impl Runner<'_> {
             ));
             recipient.state = State::Failed;
             failed.push(recipient.address.clone());
+        }
+        let settings = self.log_settings_of(&locked.entry);
+        for recipient in &locked.entry.recipients {
+            if failed.contains(&recipient.address) {
+                let account = locked.entry.account.as_deref();
+                self.log.write(
+                    &settings,
+                    &Record {
+                        host: recipient.server.as_deref(),
+                        status: recipient.status.clone().unwrap_or_default(),
+                        detail: recipient.detail.as_deref().unwrap_or_default(),
+                        ..queue_record(
+                            &locked.entry,
+                            account,
+                            &recipient.address,
+                            Disposition::Expired,
+                        )
+                    },
+                );
+            }
         }
         say(&format!(
             "queue entry {} expired after {}: {} recipient(s) not delivered",
@@ -1301,6 +1408,29 @@ impl Runner<'_> {
 enum NoticeError {
     Compose(String),
     Store(String),
+}
+
+/// A log line's fields about a queue entry and one of its recipients.
+fn queue_record<'a>(
+    entry: &'a Entry,
+    account: Option<&'a str>,
+    recipient: &'a str,
+    result: Disposition,
+) -> Record<'a> {
+    Record {
+        queue_id: Some(&entry.id),
+        sender: &entry.sender,
+        recipient,
+        account,
+        mode: Some((entry.mode(), &entry.reason)),
+        host: None,
+        session: None,
+        result,
+        status: String::new(),
+        smtp: None,
+        retry: None,
+        detail: "",
+    }
 }
 
 /// Eight hexadecimal digits naming a set of addresses.

@@ -114,6 +114,9 @@ pub struct Account {
     pub set_from_header: FromRewrite,
     pub set_date_header: AddField,
     pub set_msgid_header: AddField,
+    /// Overrides the top-level `logfile` and `syslog` (UX6).
+    pub logfile: Option<PathBuf>,
+    pub syslog: Option<bool>,
 }
 
 /// How DNSSEC status is known for direct delivery (MX8).
@@ -210,6 +213,9 @@ pub struct Config {
     pub aliases: AliasesFile,
     /// The domain of bare names, unless the account has its own.
     pub qualify_domain: Option<String>,
+    /// One line per message and recipient to this file, and to syslog (UX6).
+    pub logfile: Option<PathBuf>,
+    pub syslog: bool,
     /// In file order.
     accounts: Vec<Account>,
 }
@@ -260,6 +266,8 @@ struct RawConfig {
     aliases: Option<String>,
     qualify_domain: Option<Spanned<String>>,
     direct: Option<RawDirect>,
+    logfile: Option<Spanned<String>>,
+    syslog: Option<bool>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
 }
@@ -313,6 +321,8 @@ struct RawAccount {
     set_from_header: Option<Spanned<FromRewrite>>,
     set_date_header: Option<AddField>,
     set_msgid_header: Option<AddField>,
+    logfile: Option<Spanned<String>>,
+    syslog: Option<Spanned<bool>>,
 }
 
 /// Longest time limit accepted for a step: a day is already no limit.
@@ -421,6 +431,13 @@ pub fn parse_with(
         Some("") => AliasesFile::None,
         Some(path) => AliasesFile::File(expand(path)),
     };
+    let logfile = match &raw.logfile {
+        Some(path) => Some(
+            log_path(path, &expand)
+                .map_err(|(offset, message)| at(Some(line_col(&text, offset)), message))?,
+        ),
+        None => None,
+    };
     Ok(Config {
         path: Some(origin.to_path_buf()),
         default_account,
@@ -429,6 +446,8 @@ pub fn parse_with(
         queue,
         aliases,
         qualify_domain: raw.qualify_domain.map(Spanned::into_inner),
+        logfile,
+        syslog: raw.syslog.unwrap_or(false),
         accounts,
     })
 }
@@ -509,6 +528,22 @@ fn parse_resolver(text: &str) -> Result<std::net::SocketAddr, String> {
 
 /// A failed check: the byte offset of the offending key's value, and why.
 type Invalid = (usize, String);
+
+/// `logfile`: an absolute path (after `~/`), since a relative one would
+/// follow the working directory of whoever runs tlsend (cron, a web server).
+fn log_path(value: &Spanned<String>, expand: &dyn Fn(&str) -> PathBuf) -> Result<PathBuf, Invalid> {
+    let path = expand(value.get_ref());
+    if !path.is_absolute() {
+        return Err((
+            value.span().start,
+            format!(
+                "logfile {:?} is not an absolute path (like /var/log/tlsend.log or ~/tlsend.log)",
+                value.get_ref()
+            ),
+        ));
+    }
+    Ok(path)
+}
 
 /// A time limit in whole seconds, 1 to [`MAX_TIMEOUT_SECONDS`].
 fn seconds(value: &Option<Spanned<u64>>, key: &str, default: u64) -> Result<Duration, Invalid> {
@@ -678,6 +713,11 @@ fn build_account(
         set_from_header,
         set_date_header: raw.set_date_header.unwrap_or_default(),
         set_msgid_header: raw.set_msgid_header.unwrap_or_default(),
+        logfile: match &raw.logfile {
+            Some(path) => Some(log_path(path, expand)?),
+            None => None,
+        },
+        syslog: raw.syslog.as_ref().map(|s| *s.get_ref()),
     })
 }
 

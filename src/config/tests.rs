@@ -345,3 +345,27 @@ fn sub6_secret_sources() {
     let path = SecretSource::Env("PATH".into()).fetch().unwrap();
     assert!(!path.expose().is_empty());
 }
+
+// covers: UX6
+#[test]
+fn logfile_and_syslog_at_the_top_and_per_account() {
+    let config = parse_text(
+        "logfile = \"~/tlsend.log\"\nsyslog = true\n\
+         [account.a]\nhost = \"a.example\"\n\
+         [account.b]\nhost = \"b.example\"\nlogfile = \"/var/log/b.log\"\nsyslog = false\n",
+    )
+    .unwrap();
+    let log = |name: &str| {
+        let account = config.select(Some(name), None).unwrap();
+        crate::request::log_settings(&config, account)
+    };
+    assert_eq!(log("a").file, Some(PathBuf::from("/home/u/tlsend.log")));
+    assert!(log("a").syslog);
+    assert_eq!(log("b").file, Some(PathBuf::from("/var/log/b.log")));
+    assert!(!log("b").syslog);
+    let none = parse_text("").unwrap();
+    assert!(crate::request::log_settings(&none, None).is_off());
+    let relative = parse_text("[account.a]\nlogfile = \"log.txt\"\n").unwrap_err();
+    assert_eq!(relative.position, Some((2, 11)), "{relative}");
+    assert!(relative.to_string().contains("absolute path"), "{relative}");
+}

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{Hop, Job, Security, StartTlsUse, attempt, failure};
+use super::{Hop, Job, Security, SessionError, StartTlsUse, attempt, failure};
 use crate::exit::{self, Classified, Sysexit};
 use crate::outcome::{Failure, Outcome};
 use crate::policy::Mode;
-use crate::route::{DOMAIN_CONCURRENCY, DomainPlan, HostPlan, HostTls, Plan, Skip};
+use crate::route::{DOMAIN_CONCURRENCY, DomainPlan, HostPlan, HostTls, NameValidation, Plan, Skip};
 use crate::smtp::{Envelope, Error, ErrorKind, Step, Timeouts, Transcript, Violation};
 use crate::status::{EnhancedCode, codes};
 use crate::tls::{TlsClient, TlsSetupError, Trust};
@@ -175,6 +175,7 @@ async fn deliver_domain(
                         detail: "tlsend was stopped before it tried this domain's other MX hosts"
                             .into(),
                         hint: None,
+                        session: None,
                     },
                 );
             }
@@ -194,12 +195,18 @@ async fn deliver_domain(
                 connect_timeout: settings.connect_timeout,
                 timeouts: settings.timeouts,
                 reuse_key: Some(&reuse_key),
+                mx_name: match &host.validated {
+                    NameValidation::Dnssec => Some("dnssec"),
+                    NameValidation::MtaSts { enforce: true, .. } => Some("mta-sts"),
+                    NameValidation::MtaSts { enforce: false, .. } => Some("mta-sts-testing"),
+                    NameValidation::None => None,
+                },
             };
             let server = hop.server();
             let host_transcript = transcript.with_prefix(format!("tlsend: {server}: "));
             let mut result = attempt(&hop, Some(&client), job, &host_transcript).await;
             if let (
-                Err(error),
+                Err(SessionError { error, .. }),
                 HostTls::Opportunistic {
                     plain_fallback: true,
                 },
@@ -221,10 +228,14 @@ async fn deliver_domain(
             match result {
                 // `transact` recorded it as soon as the server had answered.
                 Ok(outcome) => return outcome,
-                Err(error) if ends_delivery(&error) => {
-                    return recorded(job, failure(Some(server), &error, job.mode));
+                Err(SessionError { error, session }) if ends_delivery(&error) => {
+                    let failure = Failure {
+                        session: session.map(Box::new),
+                        ..failure(Some(server), &error, job.mode)
+                    };
+                    return recorded(job, failure);
                 }
-                Err(error) => {
+                Err(SessionError { error, .. }) => {
                     host_transcript.note(&format!("not used: {error}"));
                     let classified = exit::classify(&error, job.mode);
                     tried.push(&server, classified, error.to_string());
@@ -393,6 +404,7 @@ impl Tried {
                 tried.join("; ")
             ),
             hint,
+            session: None,
         }
     }
 }

@@ -21,7 +21,9 @@ use tokio_rustls::client::TlsStream;
 
 use crate::address::Address;
 use crate::exit::{self, Classified, Sysexit};
-use crate::outcome::{Accepted, Failure, Outcome, Progress, RecipientOutcome};
+use crate::outcome::{
+    Accepted, Failure, Outcome, Progress, RecipientOutcome, SessionFacts, TlsFacts,
+};
 use crate::policy::Mode;
 use crate::smtp::{
     AuthChoice, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing, Session,
@@ -87,6 +89,8 @@ pub struct Hop<'a> {
     /// it was verified with, so that no message reuses a session whose
     /// checks were not its own. `None`: never reused.
     pub reuse_key: Option<&'a str>,
+    /// How an MX host's name was shown to be the domain's, for the log.
+    pub mx_name: Option<&'static str>,
 }
 
 impl Hop<'_> {
@@ -98,6 +102,42 @@ impl Hop<'_> {
             }
             _ => format!("{}:{}", self.name, self.port),
         }
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            server: self.server(),
+            mx_name: self.mx_name,
+        }
+    }
+}
+
+/// The server a transaction runs on, as outcomes and the log name it.
+struct Peer {
+    server: String,
+    mx_name: Option<&'static str>,
+}
+
+/// A session that failed for every recipient of a message: the failed
+/// step, and what is known of the session if one was set up (the log).
+#[derive(Debug)]
+pub struct SessionError {
+    pub error: Error,
+    pub session: Option<SessionFacts>,
+}
+
+impl From<Error> for SessionError {
+    fn from(error: Error) -> SessionError {
+        SessionError {
+            error,
+            session: None,
+        }
+    }
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
     }
 }
 
@@ -115,6 +155,7 @@ impl Submission {
             connect_timeout: self.connect_timeout,
             timeouts: self.timeouts,
             reuse_key: None,
+            mx_name: None,
         }
     }
 }
@@ -190,10 +231,13 @@ pub async fn submit(
     match attempt(&hop, tls, job, &transcript).await {
         // `transact` recorded it as soon as the server had answered.
         Ok(outcome) => outcome,
-        Err(error) => {
+        Err(SessionError { error, session }) => {
             let outcome = Outcome::all_failed(
                 &job.envelope.recipients,
-                failure(Some(hop.server()), &error, job.mode),
+                Failure {
+                    session: session.map(Box::new),
+                    ..failure(Some(hop.server()), &error, job.mode)
+                },
             );
             job.progress.record(&outcome);
             outcome
@@ -213,17 +257,22 @@ pub async fn submit_batch(
     transcript: &Transcript,
 ) -> Vec<Outcome> {
     let hop = plan.hop();
-    let server = hop.server();
+    let peer = hop.peer();
+    let server = peer.server.clone();
     let transcript = transcript.with_prefix(format!("tlsend: {server}: "));
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
-    let failed = |job: &Job<'_>, error: &Error| {
+    let failed_in = |job: &Job<'_>, error: &Error, session: Option<SessionFacts>| {
         let outcome = Outcome::all_failed(
             &job.envelope.recipients,
-            failure(Some(server.clone()), error, job.mode),
+            Failure {
+                session: session.map(Box::new),
+                ..failure(Some(server.clone()), error, job.mode)
+            },
         );
         job.progress.record(&outcome);
         outcome
     };
+    let failed = |job: &Job<'_>, error: &Error| failed_in(job, error, None);
     while outcomes.len() < jobs.len() {
         let rest = &jobs[outcomes.len()..];
         if rest[0].progress.stop_requested() {
@@ -253,7 +302,7 @@ pub async fn submit_batch(
             if outcomes.len() > before {
                 session.reset_before_next();
             }
-            match session.transact_on(*job, &server).await {
+            match session.transact_on(*job, &peer).await {
                 Ok(outcome) => {
                     completed += 1;
                     outcomes.push(outcome);
@@ -279,7 +328,7 @@ pub async fn submit_batch(
                     break;
                 }
                 Err(error) => {
-                    outcomes.push(failed(job, &error));
+                    outcomes.push(failed_in(job, &error, Some(session.facts(*job, &peer))));
                     if !error.dialogue_in_sync() || session.is_broken() {
                         broken = Some(error);
                         break;
@@ -304,6 +353,7 @@ pub async fn submit_batch(
                         "not tried: the connection failed on a message before: {error}"
                     ),
                     hint: None,
+                    session: None,
                 };
                 for job in &jobs[outcomes.len()..] {
                     let outcome = Outcome::all_failed(&job.envelope.recipients, not_tried.clone());
@@ -342,16 +392,24 @@ impl Secured {
     async fn transact_then(
         mut self,
         job: Job<'_>,
-        server: &str,
+        peer: &Peer,
         reuse: Option<(&SessionPool, &str)>,
-    ) -> Result<Outcome, Error> {
-        let result = self.transact_on(job, server).await;
+    ) -> Result<Outcome, SessionError> {
+        let result = self
+            .transact_on(job, peer)
+            .await
+            .map_err(|error| SessionError {
+                error,
+                session: Some(self.facts(job, peer)),
+            });
         // A data phase that broke leaves the dialogue out of step even
         // when the transaction reports per-recipient results.
         let usable = !self.is_broken()
             && match &result {
                 Ok(_) => true,
-                Err(error) => error.dialogue_in_sync() && !closing_before_mail(error),
+                Err(failed) => {
+                    failed.error.dialogue_in_sync() && !closing_before_mail(&failed.error)
+                }
             };
         let accepted = result
             .as_ref()
@@ -370,10 +428,17 @@ impl Secured {
         result
     }
 
-    async fn transact_on(&mut self, job: Job<'_>, server: &str) -> Result<Outcome, Error> {
+    async fn transact_on(&mut self, job: Job<'_>, peer: &Peer) -> Result<Outcome, Error> {
         match self {
-            Secured::Plain(session) => transact_on(session, job, server).await,
-            Secured::Tls(session) => transact_on(session, job, server).await,
+            Secured::Plain(session) => transact_on(session, job, peer).await,
+            Secured::Tls(session) => transact_on(session, job, peer).await,
+        }
+    }
+
+    fn facts(&self, job: Job<'_>, peer: &Peer) -> SessionFacts {
+        match self {
+            Secured::Plain(session) => session_facts(session, job, peer),
+            Secured::Tls(session) => session_facts(session, job, peer),
         }
     }
 
@@ -526,15 +591,13 @@ pub async fn attempt(
     tls: Option<&TlsClient>,
     job: Job<'_>,
     transcript: &Transcript,
-) -> Result<Outcome, Error> {
+) -> Result<Outcome, SessionError> {
     let mode = job.mode;
     if mode == Mode::Require && hop.security == Security::Plain {
         // Refuse before connecting: nothing about this server could help.
-        return Err(Error::new(
-            Step::Connect,
-            ErrorKind::Missing(Missing::VerifiedTls),
-        ));
+        return Err(Error::new(Step::Connect, ErrorKind::Missing(Missing::VerifiedTls)).into());
     }
+    let peer = hop.peer();
     let reuse = job.pool.zip(hop.reuse_key);
     if let Some((pool, key)) = reuse {
         while let Some(mut session) = pool.take(key) {
@@ -542,10 +605,10 @@ pub async fn attempt(
             // trusted to it; one the server closed meanwhile is dropped.
             if session.reset().await.is_ok() {
                 transcript.note("reusing the open connection");
-                match session.transact_then(job, &hop.server(), reuse).await {
+                match session.transact_then(job, &peer, reuse).await {
                     // Its limit of messages per connection: a new one may do.
-                    Err(error) if closing_before_mail(&error) => {
-                        transcript.note(&format!("the server ends the connection: {error}"));
+                    Err(failed) if closing_before_mail(&failed.error) => {
+                        transcript.note(&format!("the server ends the connection: {failed}"));
                     }
                     result => return result,
                 }
@@ -554,8 +617,8 @@ pub async fn attempt(
     }
     let verdict = job.progress.verdict().clone();
     match connect(hop, tls, mode, verdict, transcript).await? {
-        Secured::Tls(session) => secured(*session, hop, job, hop.server(), reuse).await,
-        plain => plain.transact_then(job, &hop.server(), reuse).await,
+        Secured::Tls(session) => secured(*session, hop, job, &peer, reuse).await,
+        plain => plain.transact_then(job, &peer, reuse).await,
     }
 }
 
@@ -564,9 +627,9 @@ async fn secured(
     mut session: Session<TlsStream<TcpStream>>,
     hop: &Hop<'_>,
     job: Job<'_>,
-    server: String,
+    peer: &Peer,
     reuse: Option<(&SessionPool, &str)>,
-) -> Result<Outcome, Error> {
+) -> Result<Outcome, SessionError> {
     let requiretls = if session.capabilities().has("REQUIRETLS") {
         "advertised"
     } else {
@@ -576,19 +639,27 @@ async fn secured(
         .transcript()
         .note(&format!("REQUIRETLS {requiretls} after TLS"));
     if let Err(error) = requiretls_use(&session, job) {
+        let session_facts = session_facts(&session, job, peer);
         session.quit().await;
-        return Err(error);
+        return Err(SessionError {
+            error,
+            session: Some(session_facts),
+        });
     }
     if let Some((credentials, choice)) = hop.credentials
         && let Err(error) = session
             .authenticate(credentials, *choice, (hop.name, hop.port))
             .await
     {
+        let session_facts = session_facts(&session, job, peer);
         session.quit().await;
-        return Err(error);
+        return Err(SessionError {
+            error,
+            session: Some(session_facts),
+        });
     }
     Secured::Tls(Box::new(session))
-        .transact_then(job, &server, reuse)
+        .transact_then(job, peer, reuse)
         .await
 }
 
@@ -618,12 +689,29 @@ fn requiretls_use<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// What the log says about this session for `job` (UX6): REQUIRETLS is
+/// used when the mode asks for it and the session passed the checks.
+fn session_facts<S: AsyncRead + AsyncWrite + Unpin>(
+    session: &Session<S>,
+    job: Job<'_>,
+    peer: &Peer,
+) -> SessionFacts {
+    SessionFacts {
+        tls: session.tls().map(|tls| TlsFacts {
+            version: tls.protocol.clone(),
+            verification: tls.method,
+        }),
+        requiretls: job.mode == Mode::Require && session.require_tls_ready().is_ok(),
+        mx_name: peer.mx_name,
+    }
+}
+
 /// One mail transaction on an open session, which stays open. `Err`: the
 /// transaction failed as a whole (the caller decides about QUIT).
 async fn transact_on<S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Session<S>,
     job: Job<'_>,
-    server: &str,
+    peer: &Peer,
 ) -> Result<Outcome, Error> {
     if job.progress.stop_requested() {
         // A signal came while this session was being set up (another
@@ -635,7 +723,7 @@ async fn transact_on<S: AsyncRead + AsyncWrite + Unpin>(
     let message =
         (job.open_message)().map_err(|e| Error::new(Step::Mail, ErrorKind::Message(e)))?;
     let transaction = session.send_message(job.envelope, message, require).await?;
-    let outcome = transaction_outcome(job, transaction, server);
+    let outcome = transaction_outcome(job, transaction, peer, session_facts(session, job, peer));
     // The server has answered for every recipient: record that before
     // anything else can stop this run, QUIT included.
     job.progress.record(&outcome);
@@ -643,8 +731,18 @@ async fn transact_on<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Each recipient's result from the replies to its RCPT and to the data.
-fn transaction_outcome(job: Job<'_>, transaction: Transaction, server: &str) -> Outcome {
+fn transaction_outcome(
+    job: Job<'_>,
+    transaction: Transaction,
+    peer: &Peer,
+    session: SessionFacts,
+) -> Outcome {
     let mode = job.mode;
+    let server = peer.server.as_str();
+    let failed = |error: &Error| Failure {
+        session: Some(Box::new(session.clone())),
+        ..failure(Some(server.to_string()), error, mode)
+    };
     let recipients = job
         .envelope
         .recipients
@@ -653,16 +751,15 @@ fn transaction_outcome(job: Job<'_>, transaction: Transaction, server: &str) -> 
         .map(|(recipient, rcpt_reply)| {
             let result = if !rcpt_reply.is_positive() {
                 let error = Error::new(Step::Rcpt, ErrorKind::Reply(rcpt_reply));
-                Err(failure(Some(server.to_string()), &error, mode))
+                Err(failed(&error))
             } else {
                 match &transaction.data {
                     DataOutcome::Accepted(reply) => Ok(Accepted {
                         server: server.to_string(),
                         reply: reply.clone(),
+                        session: session.clone(),
                     }),
-                    DataOutcome::Failed(error) => {
-                        Err(failure(Some(server.to_string()), error, mode))
-                    }
+                    DataOutcome::Failed(error) => Err(failed(error)),
                     DataOutcome::NoRecipients => Err(Failure {
                         server: Some(server.to_string()),
                         classified: Classified {
@@ -672,6 +769,7 @@ fn transaction_outcome(job: Job<'_>, transaction: Transaction, server: &str) -> 
                         detail: "the server accepted a recipient, then refused to take the message"
                             .into(),
                         hint: None,
+                        session: Some(Box::new(session.clone())),
                     }),
                 }
             };
@@ -779,6 +877,7 @@ pub fn failure(server: Option<String>, error: &Error, mode: Mode) -> Failure {
         classified,
         detail: error.to_string(),
         hint: hint(error, &classified, mode),
+        session: None,
     }
 }
 

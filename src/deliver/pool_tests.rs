@@ -110,6 +110,7 @@ async fn a_session_whose_verdict_timed_out_is_not_reused() {
             end_of_data: Duration::from_millis(300),
         },
         reuse_key: Some(key),
+        mx_name: None,
     };
     let pool = SessionPool::default();
     let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
@@ -415,6 +416,7 @@ async fn closing_the_pool_waits_for_one_quit_at_a_time() {
                 end_of_data: limit,
             },
             reuse_key: Some(key),
+            mx_name: None,
         };
         let progress = Progress::default();
         let outcome = attempt(

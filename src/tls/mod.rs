@@ -252,7 +252,42 @@ pub struct Established {
     pub certificate: Option<CertificateSummary>,
     /// How the certificate was checked, e.g. "WebPKI with the system's trusted CAs for smtp.example.org".
     pub verified_by: String,
+    /// The same in a word, for a log line.
+    pub method: Verification,
     verified: Option<TlsVerified>,
+}
+
+/// How a handshake checked the server's certificate, in a word (UX6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// A pinned fingerprint matched.
+    Pin,
+    /// WebPKI with the CAs of a configured file.
+    CaFile,
+    /// WebPKI with the system's trusted CAs.
+    SystemRoots,
+    /// A DANE-EE TLSA record matched (RFC 7672).
+    DaneEe,
+    /// A DANE-TA TLSA record matched.
+    DaneTa,
+    /// DANE, for a resumed session (which record matched is not known).
+    Dane,
+    /// Opportunistic TLS: not verified.
+    None,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Pin => "pin",
+            Verification::CaFile => "ca-file",
+            Verification::SystemRoots => "system-roots",
+            Verification::DaneEe => "dane-ee",
+            Verification::DaneTa => "dane-ta",
+            Verification::Dane => "dane",
+            Verification::None => "none",
+        }
+    }
 }
 
 impl Established {
@@ -383,24 +418,45 @@ impl TlsClient {
             .and_then(|chain| chain.first())
             .and_then(|der| summarize(der));
         let chain = connection.peer_certificates().unwrap_or_default();
-        let verified_by = match (&self.trust, &ready.report) {
-            (Trust::Pin(_), _) => format!("{} (name and expiry not checked)", self.trust),
+        let (verified_by, method) = match (&self.trust, &ready.report) {
+            (Trust::Pin(_), _) => (
+                format!("{} (name and expiry not checked)", self.trust),
+                Verification::Pin,
+            ),
             (_, Report::Dane(verifier)) => match verifier.outcome(chain) {
-                Some(matched) => matched.to_string(),
+                Some(matched) => {
+                    let method = match matched.matched {
+                        dane::Matched::EndEntity => Verification::DaneEe,
+                        dane::Matched::TrustAnchor { .. } => Verification::DaneTa,
+                    };
+                    (matched.to_string(), method)
+                }
                 // Only a resumed session whose certificates no longer match
                 // gets here; it was verified when it was established.
-                None => format!("{} (resumed session)", self.trust),
+                None => (
+                    format!("{} (resumed session)", self.trust),
+                    Verification::Dane,
+                ),
             },
-            (_, Report::Opportunistic(webpki)) => {
-                dane::opportunistic_report(webpki, chain, &name, UnixTime::now())
-            }
-            _ => format!("WebPKI with {} for {server_name}", self.trust),
+            (_, Report::Opportunistic(webpki)) => (
+                dane::opportunistic_report(webpki, chain, &name, UnixTime::now()),
+                Verification::None,
+            ),
+            (Trust::CaFile(_), _) => (
+                format!("WebPKI with {} for {server_name}", self.trust),
+                Verification::CaFile,
+            ),
+            _ => (
+                format!("WebPKI with {} for {server_name}", self.trust),
+                Verification::SystemRoots,
+            ),
         };
         let established = Established {
             protocol,
             cipher,
             certificate,
             verified_by,
+            method,
             // Every trust kind but opportunistic authenticates the server;
             // the handshake finished, so the verifier accepted it.
             verified: match self.trust {
