@@ -6,6 +6,7 @@
 //! recipients that did not get it, whatever stopped it: a refusal, a
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
+mod check;
 mod direct;
 mod queue;
 mod submission;
@@ -65,6 +66,8 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
         Action::RunQueue => guarded(|| queue::run(&invocation)),
         Action::RemoveQueued => guarded(|| queue::remove(&invocation)),
         Action::InitAliases | Action::Nothing => Sysexit::Ok,
+        Action::CheckConfig => guarded(|| check::check_config(&invocation)),
+        Action::CheckServer => guarded(|| check::check_server(&invocation)),
         Action::SmtpStdio => {
             say(
                 "-bs (an SMTP dialogue on standard input) is not supported yet; pipe the message to tlsend instead",
@@ -315,6 +318,9 @@ fn handle_in(
         );
     }
     let transcript = transcript(verbose);
+    if let (Some(name), Some(why)) = (&prepared.request.account, &prepared.request.account_why) {
+        transcript.note(&format!("using account \"{name}\" ({why})"));
+    }
     transcript.note(&format!(
         "TLS mode {} ({}); {}",
         prepared.decision.mode,
