@@ -1084,9 +1084,11 @@ fn hint(error: &Error, classified: &Classified, mode: Mode) -> Option<String> {
             "the server broke the SMTP protocol, so the session was abandoned"
         }
         ErrorKind::Timeout(_) if error.step == Step::Connect => {
-            "check host and port, or raise timeout"
+            "check host and port, or raise the time limit with --timeout"
         }
-        ErrorKind::Timeout(_) => "the server stopped answering; try again later, or raise timeout",
+        ErrorKind::Timeout(_) => {
+            "the server stopped answering; try again later, or raise the time limit with --timeout"
+        }
         ErrorKind::Io(_) if error.step == Step::Connect => {
             "check host and port, and that the server is up"
         }

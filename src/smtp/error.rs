@@ -106,7 +106,7 @@ impl fmt::Display for Missing {
             ),
             Missing::AuthMechanism { wanted, offered } => write!(
                 f,
-                "the server offers AUTH {} but not {wanted}; change `auth` in the configuration",
+                "the server offers AUTH {} but not {wanted}",
                 offered.join(" ")
             ),
             Missing::Size { limit, size } => write!(
