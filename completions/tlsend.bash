@@ -23,7 +23,7 @@ _tlsend() {
 
     case "${cmd}" in
         tlsend)
-            opts="-a -t -i -v -f -r -F -B -N -R -V -O -o -b -q -C -I -A -L -X -h -e -p -d -G -U -m -n -c -x --require-tls --no-require-tls --tls-optional --direct --read-envelope-from --host --port --tls --user --auth --password-command --password-file --password-env --ca-file --fingerprint --timeout --ehlo-name --account --help --version --json --remove-queued"
+            opts="-a -t -i -v -f -r -F -B -N -R -V -O -o -b -q -C -I -A -L -X -h -e -p -d -G -U -m -n -c -x --require-tls --no-require-tls --tls-optional --direct --read-envelope-from --host --port --tls --user --auth --password-command --password-file --password-env --ca-file --fingerprint --timeout --ehlo-name --account --help --version --json --check-config --check-server --remove-queued"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -47,6 +47,8 @@ complete -c tlsend -s t -d 'Take recipients from the To, Cc and Bcc fields, in a
 complete -c tlsend -s i -d 'Do not treat a line with a single "." as the end of the message (also -oi).'
 complete -c tlsend -s v -d 'Show the SMTP dialogue (secrets masked) and every TLS decision.'
 complete -c tlsend -l json -d 'With -bp (mailq): list the queue as JSON.'
+complete -c tlsend -l check-config -d 'Print the configuration file used (and every file looked for), the account chosen and why, the server, port, TLS, trust and where the credentials come from, without connecting or fetching any secret; exit 78 if it is unusable.'
+complete -c tlsend -l check-server -d 'Connect to the submission server, secure the connection as configured, and print its capabilities, TLS version and cipher, and certificate chain (names, dates, SHA-256 fingerprint for `fingerprint`); QUIT before AUTH and MAIL FROM. Exit status as a send would have.'
 complete -c tlsend -s I -d 'Same as -bi.'
 complete -c tlsend -s G -d 'Ignored (sendmail compatibility).'
 complete -c tlsend -s U -d 'Ignored (sendmail compatibility).'

@@ -44,6 +44,10 @@ pub enum Action {
     SmtpStdio,
     /// `-bh`, `-bH`: accepted, nothing to do.
     Nothing,
+    /// `--check-config`: print the resolved settings, connect to nothing.
+    CheckConfig,
+    /// `--check-server`: connect, secure, EHLO, print what the server offers, QUIT.
+    CheckServer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,6 +370,19 @@ pub fn command() -> Command {
                      -qR<domain> entries with a recipient there.",
                 ),
             long_flag("json", "With -bp (mailq): list the queue as JSON."),
+            long_flag(
+                "check-config",
+                "Print the configuration file used (and every file looked for), the account \
+                 chosen and why, the server, port, TLS, trust and where the credentials come \
+                 from, without connecting or fetching any secret; exit 78 if it is unusable.",
+            ),
+            long_flag(
+                "check-server",
+                "Connect to the submission server, secure the connection as configured, and \
+                 print its capabilities, TLS version and cipher, and certificate chain \
+                 (names, dates, SHA-256 fingerprint for `fingerprint`); QUIT before AUTH and \
+                 MAIL FROM. Exit status as a send would have.",
+            ),
             long_value(
                 "remove-queued",
                 "ID",
@@ -671,6 +688,8 @@ fn interpret(
                 }
             }
             "json" => inv.json = true,
+            "check-config" => inv.action = Action::CheckConfig,
+            "check-server" => inv.action = Action::CheckServer,
             "remove-queued" => {
                 inv.action = Action::RemoveQueued;
                 inv.queue_run.id = Some(value);
@@ -768,6 +787,8 @@ fn interpret(
                 Action::RemoveQueued => "--remove-queued",
                 Action::InitAliases => "rebuilding aliases",
                 Action::SmtpStdio => "-bs",
+                Action::CheckConfig => "--check-config",
+                Action::CheckServer => "--check-server",
                 _ => "this mode",
             }
         )));

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::address::{Address, ReversePath};
 use crate::cli::{self, Invocation};
 use crate::config::{self, Account, Config, SecretSource};
-use crate::deliver::{DirectSettings, Security, Submission};
+use crate::deliver::{DirectSettings, Security, SettingNames, Submission};
 use crate::local::{AddField, FromRewrite, Qualification};
 use crate::log::LogSettings;
 use crate::policy::{Mode, Requested};
@@ -67,10 +67,16 @@ pub struct DirectRequest {
 pub struct Request {
     /// The account used, for messages ("account \"work\"").
     pub account: Option<String>,
+    /// Why that account: `-f a@b matches its from = "*@b"`, for `-v` and
+    /// messages (UX5).
+    pub account_why: Option<String>,
     pub delivery: Delivery,
     pub mode_flag: Option<Requested>,
     pub configured_mode: Option<Requested>,
-    pub sender: ReversePath,
+    /// The envelope sender, or why there is none: a queue run and the
+    /// checks need a request without one (the runner's messages keep their
+    /// own senders), a send stops on the error.
+    pub sender: Result<ReversePath, RequestError>,
     pub full_name: Option<FullName>,
     /// The domain bare names get, or why there is none (IN12).
     pub qualification: Qualification,
@@ -126,9 +132,23 @@ pub fn build(
     env: &dyn Fn(&str) -> Option<OsString>,
     host: (&str, Option<&str>),
 ) -> Result<Request, RequestError> {
-    let account = config
-        .select(invocation.account.as_deref(), invocation.sender.as_deref())
+    let sender_flag = invocation.sender.as_deref().filter(|s| !s.is_empty());
+    let selection = config
+        .choose(invocation.account.as_deref(), sender_flag)
         .map_err(|e| RequestError::Config(e.to_string()))?;
+    let (account, why) = match selection {
+        config::Selection::Chosen(account, why) => (Some(account), Some(why)),
+        config::Selection::NoAccounts => (None, None),
+        // --direct needs no server; the accounts' other settings (mode,
+        // from) stay unused, as with no account.
+        config::Selection::Ambiguous if invocation.direct => (None, None),
+        config::Selection::Ambiguous => {
+            return Err(RequestError::Config(
+                config.ambiguity(sender_flag).to_string(),
+            ));
+        }
+    };
+    let account_why = why.as_ref().map(|why| why.to_string());
     let flags = &invocation.server;
 
     let configured_host = flags
@@ -136,7 +156,7 @@ pub fn build(
         .clone()
         .or_else(|| account.and_then(|a| a.host.clone()));
     let delivery = match configured_host {
-        Some(host) if !invocation.direct => submission(invocation, account, host)?,
+        Some(host) if !invocation.direct => submission(invocation, config, account, host)?,
         _ => Delivery::Direct(direct(invocation, config, env)?),
     };
 
@@ -150,7 +170,14 @@ pub fn build(
     let configured_mode = account.and_then(|a| {
         a.mode.map(|mode| Requested {
             mode,
-            source: format!("account \"{}\" has mode = \"{mode}\"", a.name),
+            source: format!(
+                "account \"{}\" has mode = \"{mode}\"{}",
+                a.name,
+                why.as_ref()
+                    .filter(|w| **w != config::Why::Only)
+                    .map(|w| format!(", chosen because {w}"))
+                    .unwrap_or_default()
+            ),
         })
     });
 
@@ -177,7 +204,7 @@ pub fn build(
         }
         (None, None) => Qualification::from_host(host.0, host.1),
     };
-    let sender = sender(invocation, account, env, &qualification)?;
+    let sender = sender(invocation, account, env, &qualification);
     let full_name = match &invocation.full_name {
         Some(text) => Some(FullName {
             text: text.clone(),
@@ -214,6 +241,7 @@ pub fn build(
 
     Ok(Request {
         account: account.map(|a| a.name.clone()),
+        account_why,
         delivery,
         mode_flag,
         configured_mode,
@@ -251,6 +279,7 @@ pub fn log_settings(config: &Config, account: Option<&Account>) -> LogSettings {
 /// The submission server: the flags over the account's settings.
 fn submission(
     invocation: &Invocation,
+    config: &Config,
     account: Option<&Account>,
     host: String,
 ) -> Result<Delivery, RequestError> {
@@ -335,10 +364,118 @@ fn submission(
             ehlo_name,
             connect_timeout: timeouts.0,
             timeouts: timeouts.1,
+            names: setting_names(invocation, config, account),
         },
         trust,
         login,
     })
+}
+
+/// How advice names each setting of the submission server: the flag as
+/// typed, the account's key with its value and file, or where it would go.
+pub fn setting_names(
+    invocation: &Invocation,
+    config: &Config,
+    account: Option<&Account>,
+) -> SettingNames {
+    let flags = &invocation.server;
+    let place = account.map(|a| {
+        format!(
+            "account \"{}\" ({})",
+            a.name,
+            config
+                .path
+                .as_ref()
+                .map_or("no file".into(), |p| p.display().to_string())
+        )
+    });
+    let mut given: Vec<(&'static str, String)> = Vec::new();
+    let tls_word = |t: cli::TlsStart| match t {
+        cli::TlsStart::StartTls => "starttls",
+        cli::TlsStart::Implicit => "implicit",
+        cli::TlsStart::None => "none",
+    };
+    let flag_values: [(&'static str, Option<String>); 8] = [
+        ("host", flags.host.as_ref().map(|h| format!("--host {h}"))),
+        ("port", flags.port.map(|p| format!("--port {p}"))),
+        ("tls", flags.tls.map(|t| format!("--tls {}", tls_word(t)))),
+        ("user", flags.user.as_ref().map(|u| format!("--user {u}"))),
+        (
+            "ca_file",
+            flags
+                .ca_file
+                .as_ref()
+                .map(|p| format!("--ca-file {}", p.display())),
+        ),
+        (
+            "fingerprint",
+            flags
+                .fingerprint
+                .as_ref()
+                .map(|_| "--fingerprint".to_string()),
+        ),
+        (
+            "password",
+            [
+                flags
+                    .password_command
+                    .as_ref()
+                    .map(|_| "--password-command"),
+                flags.password_file.as_ref().map(|_| "--password-file"),
+                flags.password_env.as_ref().map(|_| "--password-env"),
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(str::to_string),
+        ),
+        ("auth", flags.auth.map(|_| "--auth".to_string())),
+    ];
+    for (key, value) in flag_values {
+        if let Some(value) = value {
+            given.push((key, value));
+        }
+    }
+    if let Some(seconds) = flags.timeout {
+        for key in ["connect_timeout", "timeout", "data_timeout"] {
+            given.push((key, format!("--timeout {seconds}")));
+        }
+    }
+    if let (Some(account), Some(place)) = (account, &place) {
+        let set = |key: &str| !given.iter().any(|(k, _)| *k == key);
+        let mut from_file: Vec<(&'static str, String)> = Vec::new();
+        if let Some(host) = account.host.as_ref().filter(|_| set("host")) {
+            from_file.push(("host", format!("host = \"{host}\" in {place}")));
+        }
+        if let Some(port) = account.port.filter(|_| set("port")) {
+            from_file.push(("port", format!("port = {port} in {place}")));
+        }
+        if set("tls") {
+            let text = match account.tls {
+                config::TlsStart::StartTls => {
+                    format!("tls (starttls unless set) in {place}")
+                }
+                config::TlsStart::Implicit => format!("tls = \"implicit\" in {place}"),
+                config::TlsStart::None => format!("tls = \"none\" in {place}"),
+            };
+            from_file.push(("tls", text));
+        }
+        if let Some(source) = account.password.as_ref().filter(|_| set("password")) {
+            let key = match source {
+                SecretSource::Command(_) => "password_command",
+                SecretSource::File(_) => "password_file",
+                SecretSource::Env(_) => "password_env",
+            };
+            from_file.push(("password", format!("{key} in {place}")));
+        }
+        given.extend(from_file);
+    } else if flags.tls.is_none() {
+        given.push(("tls", "the default --tls starttls".to_string()));
+    }
+    SettingNames {
+        given,
+        account: place,
+    }
 }
 
 /// Direct delivery: `[direct]` with `--timeout` and `--ehlo-name` over it.

@@ -193,7 +193,7 @@ fn fail7_a_signal_ignored_at_start_stays_ignored() {
     wait_for(&server, "DATA");
     running.signal(Signal::HUP);
     let output = running.finish();
-    assert_exit(&output, 75, &["no answer within 3 s"]);
+    assert_exit(&output, 75, &["no complete reply within 3 s"]);
     assert!(!output.stderr.contains("SIGHUP"), "{}", output.stderr);
     saved_entry(&t, "Hello Bob.");
 }

@@ -423,7 +423,8 @@ fn fail6_a_silent_server_cannot_hang_tlsend() {
         let elapsed = started.elapsed();
         assert_eq!(output.code, Some(75), "{step:?}: {}", output.stderr);
         assert!(
-            output.stderr.contains("4.4.1") && output.stderr.contains("no answer within 1 s"),
+            output.stderr.contains("4.4.1")
+                && output.stderr.contains("no complete reply within 1 s"),
             "{step:?}: {}",
             output.stderr
         );
@@ -857,7 +858,11 @@ fn sub6_failed_authentication_exits_77_before_mail() {
             .stdin(MESSAGE);
         (tlsend.run(), tlsend)
     };
-    assert_exit(&output, 77, &["5.7.8", "AUTH", "password source"]);
+    assert_exit(
+        &output,
+        77,
+        &["5.7.8", "AUTH", "check --user alice", "--password-command"],
+    );
     assert_nothing_sent(&server);
     assert_saved(&tlsend);
 }
@@ -952,7 +957,12 @@ fn ux5_connection_failures_name_host_step_and_remedy() {
     assert_exit(
         &output,
         75,
-        &["127.0.0.1:1", "connect", "check host and port"],
+        &[
+            "127.0.0.1:1",
+            "connect",
+            // UX5: the advice names the flags the user gave.
+            "check --host 127.0.0.1 and --port 1",
+        ],
     );
     assert_saved(&tlsend);
 }

@@ -6,6 +6,7 @@
 //! recipients that did not get it, whatever stopped it: a refusal, a
 //! signal or a panic (FAIL7). It returns the exit status; `main` alone exits.
 
+mod check;
 mod direct;
 mod local;
 mod queue;
@@ -68,6 +69,8 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
         Action::RemoveQueued => guarded(|| queue::remove(&invocation)),
         Action::InitAliases => guarded(|| local::check_aliases(&invocation)),
         Action::Nothing => Sysexit::Ok,
+        Action::CheckConfig => guarded(|| check::check_config(&invocation)),
+        Action::CheckServer => guarded(|| check::check_server(&invocation)),
         Action::SmtpStdio => {
             say(
                 "-bs (an SMTP dialogue on standard input) is not supported yet; pipe the message to tlsend instead",
@@ -337,6 +340,9 @@ fn handle_in(
         );
     }
     let transcript = transcript(verbose);
+    if let (Some(name), Some(why)) = (&prepared.request.account, &prepared.request.account_why) {
+        transcript.note(&format!("using account \"{name}\" ({why})"));
+    }
     transcript.note(&format!(
         "TLS mode {} ({}); {}",
         prepared.decision.mode,
@@ -576,6 +582,7 @@ fn prepare(
         invocation
     };
     let request = request::build(invocation, &config, env, host)?;
+    let sender = request.sender.clone()?;
     keep.log = Some(LogContext {
         settings: request.log.clone(),
         account: request.account.clone(),
@@ -618,7 +625,7 @@ fn prepare(
         HeaderEdit::InsertTlsRequiredNo => append(&mut header, "TLS-Required", "No")?,
     }
     edit_addresses(&mut header, &request, host)?;
-    add_missing_fields(&mut header, &request, host.0)?;
+    add_missing_fields(&mut header, &request, &sender, host.0)?;
 
     let mut dsn = request.dsn.clone();
     if decision.mode == Mode::Require && dsn.ret == Some(Ret::Full) {
@@ -629,7 +636,7 @@ fn prepare(
         );
     }
     let envelope = Envelope {
-        sender: request.sender.clone(),
+        sender,
         recipients,
         content: Content {
             eight_bit: input.eight_bit_header || input.eight_bit_body,
@@ -761,7 +768,12 @@ fn recipients(
 
 /// IN7: Date, Message-ID and From for a message without them, unless the
 /// account's set_*_header settings say not to.
-fn add_missing_fields(header: &mut Header, request: &Request, host_name: &str) -> Result<(), Stop> {
+fn add_missing_fields(
+    header: &mut Header,
+    request: &Request,
+    sender: &ReversePath,
+    host_name: &str,
+) -> Result<(), Stop> {
     use crate::local::{AddField, FromRewrite};
     let now = chrono::Local::now().fixed_offset();
     let settings = &request.header;
@@ -769,7 +781,7 @@ fn add_missing_fields(header: &mut Header, request: &Request, host_name: &str) -
         append(header, "Date", &compose::date_value(now))?;
     }
     let domain = request.qualification.domain().unwrap_or(host_name);
-    let from_address = match &request.sender {
+    let from_address = match sender {
         ReversePath::Address(a) => a.clone(),
         ReversePath::Null => Address::from_parts("MAILER-DAEMON", Some(domain)).map_err(|e| {
             Stop::new(

@@ -950,23 +950,9 @@ impl Runner<'_> {
             let mut invocation = self.invocation.clone();
             invocation.account = account;
             invocation.direct |= direct;
-            if sender.is_empty() {
-                // The group's messages keep their own senders; the request
-                // needs none, and none may select an account (a foreign
-                // user's, a notice's empty one): the default account
-                // carries them, named so.
-                if invocation.account.is_none() {
-                    invocation.account = self
-                        .config
-                        .select(None, None)
-                        .ok()
-                        .flatten()
-                        .map(|a| a.name.clone());
-                }
-                invocation.sender = Some("<>".into());
-            } else {
-                invocation.sender = Some(sender);
-            }
+            // The group's messages keep their own senders; the request's
+            // is not used (and may be unknown).
+            invocation.sender = (!sender.is_empty()).then_some(sender);
             let host = (self.host_name.as_str(), self.full_host_name.as_deref());
             match request::build(&invocation, self.config, self.env, host) {
                 Ok(request) => {

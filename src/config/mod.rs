@@ -205,6 +205,8 @@ impl Default for QueueSettings {
 pub struct Config {
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
+    /// Every file that was looked for, in order (for messages, UX5).
+    pub searched: Vec<PathBuf>,
     pub default_account: Option<String>,
     pub dead_letter: Option<PathBuf>,
     pub direct: Direct,
@@ -440,6 +442,7 @@ pub fn parse_with(
     };
     Ok(Config {
         path: Some(origin.to_path_buf()),
+        searched: vec![origin.to_path_buf()],
         default_account,
         dead_letter: raw.dead_letter.as_deref().map(&expand),
         direct,
@@ -751,7 +754,7 @@ pub fn locate(
     explicit: Option<&Path>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Option<PathBuf>, ConfigError> {
-    locate_in(explicit, env, Path::new("/etc/tlsend.toml"))
+    locate_in(explicit, env, Path::new(SYSTEM_CONFIG))
 }
 
 fn locate_in(
@@ -769,22 +772,7 @@ fn locate_in(
             Err(e) => Err(ConfigError::new(format!("-C {}: {e}", path.display()))),
         };
     }
-    // XDG Base Directory: a relative XDG_CONFIG_HOME is invalid and ignored.
-    let xdg = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| {
-            env("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| Path::new(&h).join(".config"))
-        });
-    for candidate in [
-        xdg.map(|dir| dir.join("tlsend").join("config.toml")),
-        Some(system.to_path_buf()),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for candidate in candidates(env, system) {
         match present(&candidate) {
             Ok(true) => return Ok(Some(candidate)),
             Ok(false) => {}
@@ -801,6 +789,37 @@ fn locate_in(
     Ok(None)
 }
 
+/// The files looked for without `-C`, in order: the user's, then the system's.
+fn candidates(env: impl Fn(&str) -> Option<OsString>, system: &Path) -> Vec<PathBuf> {
+    // XDG Base Directory: a relative XDG_CONFIG_HOME is invalid and ignored.
+    let xdg = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            env("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        });
+    [
+        xdg.map(|dir| dir.join("tlsend").join("config.toml")),
+        Some(system.to_path_buf()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The files [`load`] looks for, in order (`-C FILE` alone when given).
+pub fn searched(explicit: Option<&Path>) -> Vec<PathBuf> {
+    match explicit {
+        Some(path) => vec![path.to_path_buf()],
+        None => candidates(|key| std::env::var_os(key), Path::new(SYSTEM_CONFIG)),
+    }
+}
+
+/// The system-wide configuration file.
+const SYSTEM_CONFIG: &str = "/etc/tlsend.toml";
+
 /// Whether a file is there: only "not found" means no; any other error
 /// (permission denied on a directory) is reported, not taken for absence.
 fn present(path: &Path) -> std::io::Result<bool> {
@@ -813,15 +832,66 @@ fn present(path: &Path) -> std::io::Result<bool> {
 
 /// Locates and parses the configuration; no file gives an empty one.
 pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    let searched = searched(explicit);
     let Some(path) = locate(explicit, |key| std::env::var_os(key))? else {
-        return Ok(Config::default());
+        return Ok(Config {
+            searched,
+            ..Config::default()
+        });
     };
     let file = std::fs::File::open(&path).map_err(|e| ConfigError {
         path: Some(path.clone()),
         position: None,
         message: format!("cannot open: {e}"),
     })?;
-    parse(file, &path)
+    let mut config = parse(file, &path)?;
+    // Every candidate up to the one found.
+    let found = searched.iter().position(|p| *p == path);
+    config.searched = match found {
+        Some(at) => searched[..=at].to_vec(),
+        None => vec![path],
+    };
+    Ok(config)
+}
+
+/// Why an account was chosen, for `-v`, `--check-config` and messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// `-a NAME`.
+    Named,
+    /// The `-f` sender matches the account's `from` pattern.
+    FromMatched { sender: String, pattern: String },
+    /// `default_account` names it.
+    DefaultAccount,
+    /// It is named "default".
+    NamedDefault,
+    /// It is the only account.
+    Only,
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Named => write!(f, "named with -a"),
+            Why::FromMatched { sender, pattern } => {
+                write!(f, "-f {sender} matches its from = \"{pattern}\"")
+            }
+            Why::DefaultAccount => write!(f, "default_account names it"),
+            Why::NamedDefault => write!(f, "it is named \"default\""),
+            Why::Only => write!(f, "it is the only account"),
+        }
+    }
+}
+
+/// What account selection found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection<'a> {
+    Chosen(&'a Account, Why),
+    /// There are no accounts.
+    NoAccounts,
+    /// Several accounts, and nothing says which: the caller decides
+    /// whether that is an error (see [`Config::ambiguity`]).
+    Ambiguous,
 }
 
 impl Config {
@@ -829,23 +899,66 @@ impl Config {
         &self.accounts
     }
 
+    /// Where the configuration came from, for messages: the file, or
+    /// every file looked for when none was found.
+    pub fn origin(&self) -> String {
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None if self.searched.is_empty() => "no configuration file".to_string(),
+            None => format!(
+                "no configuration file was found (looked for {})",
+                self.searched_text()
+            ),
+        }
+    }
+
+    fn searched_text(&self) -> String {
+        let shown: Vec<String> = self
+            .searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        match shown.as_slice() {
+            [] => String::new(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        }
+    }
+
     /// The account to use: the one named by `-a`; else the first whose
     /// `from` matches the `-f` sender; else `default_account`; else one
-    /// named "default"; else the only one; else none.
+    /// named "default"; else the only one. Several accounts with nothing to
+    /// choose between them are an error (UX5): the message would otherwise
+    /// go directly to the MX hosts, which is never what such a user meant.
     pub fn select(
         &self,
         name: Option<&str>,
         sender: Option<&str>,
     ) -> Result<Option<&Account>, ConfigError> {
+        match self.choose(name, sender)? {
+            Selection::Chosen(account, _) => Ok(Some(account)),
+            Selection::NoAccounts => Ok(None),
+            Selection::Ambiguous => Err(self.ambiguity(sender)),
+        }
+    }
+
+    /// [`Config::select`], saying why, and leaving the ambiguous case to the caller.
+    pub fn choose(
+        &self,
+        name: Option<&str>,
+        sender: Option<&str>,
+    ) -> Result<Selection<'_>, ConfigError> {
         if let Some(name) = name {
             return match self.accounts.iter().find(|a| a.name == name) {
-                Some(account) => Ok(Some(account)),
+                Some(account) => Ok(Selection::Chosen(account, Why::Named)),
                 None => {
                     let known: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
                     let mut error = ConfigError::new(format!(
                         "-a {name}: no such account{}",
-                        if known.is_empty() {
-                            " (no configuration file has accounts)".to_string()
+                        if self.path.is_none() {
+                            format!(": {}", self.origin())
+                        } else if known.is_empty() {
+                            " (the configuration file has no accounts)".to_string()
                         } else {
                             format!(" (accounts: {})", known.join(", "))
                         }
@@ -856,24 +969,51 @@ impl Config {
             };
         }
         if let Some(sender) = sender
-            && let Some(account) = self.accounts.iter().find(|a| {
+            && let Some((account, pattern)) = self.accounts.iter().find_map(|a| {
                 a.from
                     .as_deref()
-                    .is_some_and(|from| glob_match(from, sender))
+                    .filter(|from| glob_match(from, sender))
+                    .map(|from| (a, from))
             })
         {
-            return Ok(Some(account));
+            let why = Why::FromMatched {
+                sender: sender.to_string(),
+                pattern: pattern.to_string(),
+            };
+            return Ok(Selection::Chosen(account, why));
         }
-        if let Some(default) = &self.default_account {
-            return Ok(self.accounts.iter().find(|a| &a.name == default));
+        if let Some(default) = &self.default_account
+            && let Some(account) = self.accounts.iter().find(|a| &a.name == default)
+        {
+            return Ok(Selection::Chosen(account, Why::DefaultAccount));
         }
         if let Some(account) = self.accounts.iter().find(|a| a.name == "default") {
-            return Ok(Some(account));
+            return Ok(Selection::Chosen(account, Why::NamedDefault));
         }
         Ok(match self.accounts.as_slice() {
-            [only] => Some(only),
-            _ => None,
+            [] => Selection::NoAccounts,
+            [only] => Selection::Chosen(only, Why::Only),
+            _ => Selection::Ambiguous,
         })
+    }
+
+    /// The error for several accounts and nothing to choose between them.
+    pub fn ambiguity(&self, sender: Option<&str>) -> ConfigError {
+        let names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        let unmatched = match sender {
+            Some(sender) => format!(", and -f {sender} matches no account's from"),
+            None => String::new(),
+        };
+        ConfigError {
+            path: self.path.clone(),
+            position: None,
+            message: format!(
+                "{} accounts ({}) and no default_account{unmatched}; pass -a NAME or set \
+                 default_account (or --direct to deliver to the MX hosts)",
+                names.len(),
+                names.join(", ")
+            ),
+        }
     }
 }
 

@@ -212,7 +212,73 @@ fn selects_accounts_like_msmtp() {
         Some("only")
     );
     let two = parse_text("[account.a]\nhost = \"a\"\n[account.b]\nhost = \"b\"\n").unwrap();
-    assert_eq!(two.select(None, None).unwrap(), None);
+    assert_eq!(two.choose(None, None).unwrap(), Selection::Ambiguous);
+    let none = parse_text("").unwrap();
+    assert_eq!(none.select(None, None).unwrap(), None);
+}
+
+// covers: UX5
+#[test]
+fn ux5_several_accounts_and_nothing_to_choose_is_an_error_naming_them() {
+    let two = parse_text("[account.a]\nhost = \"a\"\n[account.b]\nhost = \"b\"\n").unwrap();
+    let error = two.select(None, None).unwrap_err().to_string();
+    assert!(
+        error.contains("test.toml: 2 accounts (a, b) and no default_account; pass -a NAME or set default_account"),
+        "{error}"
+    );
+    let error = two
+        .select(None, Some("x@y.example"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("-f x@y.example matches no account's from"),
+        "{error}"
+    );
+}
+
+// covers: UX5
+#[test]
+fn ux5_selection_says_why() {
+    let config = parse_text(FULL).unwrap();
+    let why = |name: Option<&str>, sender: Option<&str>| match config.choose(name, sender).unwrap()
+    {
+        Selection::Chosen(account, why) => format!("{}: {why}", account.name),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(why(Some("lists"), None), "lists: named with -a");
+    assert_eq!(
+        why(None, Some("bot@lists.example.net")),
+        "lists: -f bot@lists.example.net matches its from = \"*@lists.example.net\""
+    );
+    assert_eq!(why(None, None), "work: default_account names it");
+    let named = parse_text("[account.x]\nhost = \"x\"\n[account.default]\nhost = \"d\"\n").unwrap();
+    assert!(matches!(
+        named.choose(None, None).unwrap(),
+        Selection::Chosen(_, Why::NamedDefault)
+    ));
+    let only = parse_text("[account.only]\nhost = \"o\"\n").unwrap();
+    assert!(matches!(
+        only.choose(None, None).unwrap(),
+        Selection::Chosen(_, Why::Only)
+    ));
+}
+
+// covers: UX5
+#[test]
+fn ux5_no_file_found_names_every_file_looked_for() {
+    let config = Config {
+        searched: vec![
+            PathBuf::from("/home/u/.config/tlsend/config.toml"),
+            PathBuf::from("/etc/tlsend.toml"),
+        ],
+        ..Config::default()
+    };
+    let error = config.select(Some("work"), None).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "-a work: no such account: no configuration file was found (looked for \
+         /home/u/.config/tlsend/config.toml and /etc/tlsend.toml)"
+    );
 }
 
 #[test]

@@ -26,8 +26,8 @@ use crate::outcome::{
 };
 use crate::policy::Mode;
 use crate::smtp::{
-    AuthChoice, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing, Session,
-    SessionConfig, StartTlsFailure, Step, Timeouts, Transaction, Transcript, Violation,
+    AuthChoice, Capabilities, Credentials, DataOutcome, Envelope, Error, ErrorKind, Missing,
+    Session, SessionConfig, StartTlsFailure, Step, Timeouts, Transaction, Transcript, Violation,
 };
 use crate::status::EnhancedCode;
 use crate::tls::{TlsClient, TlsError};
@@ -54,6 +54,56 @@ pub struct Submission {
     pub ehlo_name: Option<String>,
     pub connect_timeout: Duration,
     pub timeouts: Timeouts,
+    /// How advice names these settings (UX5).
+    pub names: SettingNames,
+}
+
+/// How advice names the settings of a submission server (UX5): as the
+/// user gave them, a flag or a key in a file, or where one would go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettingNames {
+    /// Settings the user gave, by configuration key, as they would
+    /// recognise them: `("tls", "--tls implicit")`, or
+    /// `("tls", "tls = \"implicit\" in account \"work\" (/etc/tlsend.toml)")`.
+    pub given: Vec<(&'static str, String)>,
+    /// Where an unset key would go, `account "work" (/etc/tlsend.toml)`;
+    /// `None`: on the command line.
+    pub account: Option<String>,
+}
+
+impl SettingNames {
+    /// How to refer to `key`: as given, else where it would be set.
+    pub fn name(&self, key: &str) -> String {
+        if let Some((_, text)) = self.given.iter().find(|(k, _)| *k == key) {
+            return text.clone();
+        }
+        match &self.account {
+            Some(account) => format!("{key} in {account}"),
+            None => flag_name(key),
+        }
+    }
+
+    /// How to set `key` to `value`: the flag when the command line gave it
+    /// (or there is no account), else the key in the account's file.
+    pub fn suggest(&self, key: &str, value: &str) -> String {
+        let by_flag = self
+            .given
+            .iter()
+            .any(|(k, text)| *k == key && text.starts_with("--"));
+        match &self.account {
+            Some(account) if !by_flag => format!("{key} = \"{value}\" in {account}"),
+            _ => format!("{} {value}", flag_name(key)),
+        }
+    }
+}
+
+/// The flag for a configuration key (`connect_timeout` has none of its own).
+fn flag_name(key: &str) -> String {
+    match key {
+        "connect_timeout" | "data_timeout" => "--timeout".to_string(),
+        "password" => "--password-command (or --password-file, --password-env)".to_string(),
+        _ => format!("--{}", key.replace('_', "-")),
+    }
 }
 
 impl Submission {
@@ -236,7 +286,7 @@ pub async fn submit(
                 &job.envelope.recipients,
                 Failure {
                     session: session.map(Box::new),
-                    ..failure(Some(hop.server()), &error, job.mode)
+                    ..submission_failure(plan, &error, job.mode)
                 },
             );
             job.progress.record(&outcome);
@@ -266,7 +316,7 @@ pub async fn submit_batch(
             &job.envelope.recipients,
             Failure {
                 session: session.map(Box::new),
-                ..failure(Some(server.clone()), error, job.mode)
+                ..submission_failure(plan, error, job.mode)
             },
         );
         job.progress.record(&outcome);
@@ -502,6 +552,55 @@ async fn open_secured(
         }
         plain => Ok(plain),
     }
+}
+
+/// What `--check-server` learnt from a submission server (UX7).
+#[derive(Debug)]
+pub struct Probed {
+    /// The capabilities of the last EHLO: after TLS when there is TLS.
+    pub capabilities: Capabilities,
+    /// The handshake, when the connection is secured.
+    pub tls: Option<ProbedTls>,
+}
+
+/// A finished handshake as `--check-server` shows it.
+#[derive(Debug)]
+pub struct ProbedTls {
+    pub protocol: String,
+    pub cipher: String,
+    pub chain: Vec<crate::tls::CertificateSummary>,
+    pub verified_by: String,
+}
+
+/// Connects to the submission server, secures the session exactly as a
+/// send would (STARTTLS or TLS from the first byte, the configured trust),
+/// says EHLO after TLS and then QUIT: the session stops before AUTH and
+/// MAIL FROM, so nothing is sent and no secret is used (`--check-server`).
+pub async fn probe(
+    plan: &Submission,
+    tls: Option<&TlsClient>,
+    transcript: &Transcript,
+) -> Result<Probed, Error> {
+    let mut hop = plan.hop();
+    hop.credentials = None;
+    let secured = connect(&hop, tls, Mode::Default, Default::default(), transcript).await?;
+    let probed = match &secured {
+        Secured::Plain(session) => Probed {
+            capabilities: session.capabilities().clone(),
+            tls: None,
+        },
+        Secured::Tls(session) => Probed {
+            capabilities: session.capabilities().clone(),
+            tls: session.tls().map(|established| ProbedTls {
+                protocol: established.protocol.clone(),
+                cipher: established.cipher.clone(),
+                chain: established.chain.clone(),
+                verified_by: established.verified_by.clone(),
+            }),
+        },
+    };
+    secured.quit().await;
+    Ok(probed)
 }
 
 /// Connects to the hop and secures the session as it asks: TLS from the
@@ -881,6 +980,169 @@ pub fn failure(server: Option<String>, error: &Error, mode: Mode) -> Failure {
     }
 }
 
+/// A submission server's failure, its advice naming the settings as the
+/// user gave them, and a port that speaks the other kind of TLS said so.
+pub fn submission_failure(plan: &Submission, error: &Error, mode: Mode) -> Failure {
+    let classified = exit::classify(error, mode);
+    let names = &plan.names;
+    let (detail, hint) = match mismatch(plan, error) {
+        Some((detail, hint)) => (detail, Some(hint)),
+        None => (
+            error.to_string(),
+            submission_hint(error, names, mode).or_else(|| hint(error, &classified, mode)),
+        ),
+    };
+    Failure {
+        server: Some(plan.server()),
+        classified,
+        detail,
+        hint,
+        session: None,
+    }
+}
+
+/// The port speaks the other kind of TLS than `tls` asks for: implicit TLS
+/// met a plain-text greeting, or STARTTLS met silence or a TLS record.
+fn mismatch(plan: &Submission, error: &Error) -> Option<(String, String)> {
+    let names = &plan.names;
+    let port = plan.port;
+    match (plan.security, error.step, &error.kind) {
+        (
+            Security::Implicit,
+            Step::TlsHandshake,
+            ErrorKind::Tls(TlsError::Handshake {
+                error:
+                    rustls::Error::InvalidMessage(_)
+                    | rustls::Error::InappropriateMessage { .. }
+                    | rustls::Error::InappropriateHandshakeMessage { .. },
+                ..
+            }),
+        ) => Some((
+            format!(
+                "TLS handshake: port {port} answered in plain text (an SMTP greeting), not TLS: \
+                 it expects STARTTLS, and {} asks for TLS from the first byte",
+                names.name("tls")
+            ),
+            format!(
+                "nothing was sent; use {} (usually port 587), or the port that speaks TLS at \
+                 once (usually 465)",
+                names.suggest("tls", "starttls")
+            ),
+        )),
+        (Security::StartTls | Security::Plain, Step::Greeting, kind)
+            if matches!(kind, ErrorKind::Timeout(_)) || is_tls_record(kind) =>
+        {
+            let what = if is_tls_record(kind) {
+                format!("port {port} answered with TLS, not an SMTP greeting")
+            } else {
+                format!("{error}: no greeting arrived; port {port} may expect TLS at once")
+            };
+            Some((
+                what,
+                format!(
+                    "if it speaks TLS at once (usually port 465), use {}; {} expects a plain-text \
+                     greeting first",
+                    names.suggest("tls", "implicit"),
+                    names.name("tls")
+                ),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A greeting that is the start of a TLS record (handshake or alert).
+fn is_tls_record(kind: &ErrorKind) -> bool {
+    match kind {
+        ErrorKind::Protocol(Violation::Garbled(crate::smtp::reply::ReplyError::Malformed(
+            line,
+        ))) => {
+            let mut bytes = line.chars();
+            matches!(
+                (bytes.next(), bytes.next()),
+                (Some('\u{15}' | '\u{16}'), Some('\u{3}'))
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Advice that names the submission server's settings as the user gave them.
+fn submission_hint(error: &Error, names: &SettingNames, mode: Mode) -> Option<String> {
+    let text = match &error.kind {
+        ErrorKind::Missing(Missing::StartTls) => format!(
+            "nothing was sent; check that this port offers STARTTLS (use {} for port 465)",
+            names.suggest("tls", "implicit")
+        ),
+        ErrorKind::Missing(Missing::VerifiedTls) if error.step == Step::Connect => format!(
+            "nothing was sent; require mode needs TLS, and {} turns it off: use {} or implicit",
+            names.name("tls"),
+            names.suggest("tls", "starttls")
+        ),
+        ErrorKind::Missing(Missing::AuthMechanism { .. }) => {
+            format!("change {}", names.name("auth"))
+        }
+        ErrorKind::Timeout(_) if error.step == Step::Connect => format!(
+            "check {} and {}, or raise {}",
+            names.name("host"),
+            names.name("port"),
+            names.name("connect_timeout")
+        ),
+        ErrorKind::Timeout(_) if error.step == Step::EndOfData => format!(
+            "the server did not confirm the message in time; it may still deliver it; raise {}",
+            names.name("data_timeout")
+        ),
+        ErrorKind::Timeout(_) => format!(
+            "the server stopped answering; try again later, or raise {}",
+            names.name("timeout")
+        ),
+        ErrorKind::Io(_) if error.step == Step::Connect => format!(
+            "check {} and {}, and that the server is up",
+            names.name("host"),
+            names.name("port")
+        ),
+        ErrorKind::Tls(TlsError::Handshake {
+            error: rustls::Error::InvalidCertificate(e),
+            ..
+        }) => match e {
+            rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature => {
+                format!(
+                    "nothing was sent; for a private CA set {}, or pin the certificate with {} \
+                     (tlsend --check-server shows its fingerprint)",
+                    names.name("ca_file"),
+                    names.name("fingerprint")
+                )
+            }
+            rustls::CertificateError::Other(other)
+                if other.0.downcast_ref::<crate::tls::PinMismatch>().is_some() =>
+            {
+                format!(
+                    "nothing was sent; if the server changed its certificate on purpose, update {}",
+                    names.name("fingerprint")
+                )
+            }
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => format!(
+                "nothing was sent; set {} to a name the certificate carries",
+                names.name("host")
+            ),
+            _ => return None,
+        },
+        ErrorKind::Reply(_) | ErrorKind::Missing(Missing::Auth)
+            if exit::classify(error, mode).exit == Sysexit::NoPerm =>
+        {
+            format!(
+                "check {}, {} and {}",
+                names.name("user"),
+                names.name("auth"),
+                names.name("password")
+            )
+        }
+        _ => return None,
+    };
+    Some(text)
+}
+
 fn hint(error: &Error, classified: &Classified, mode: Mode) -> Option<String> {
     let text = match &error.kind {
         ErrorKind::Missing(Missing::RequireTls) => {
@@ -902,9 +1164,11 @@ fn hint(error: &Error, classified: &Classified, mode: Mode) -> Option<String> {
             "the server broke the SMTP protocol, so the session was abandoned"
         }
         ErrorKind::Timeout(_) if error.step == Step::Connect => {
-            "check host and port, or raise timeout"
+            "check host and port, or raise the time limit with --timeout"
         }
-        ErrorKind::Timeout(_) => "the server stopped answering; try again later, or raise timeout",
+        ErrorKind::Timeout(_) => {
+            "the server stopped answering; try again later, or raise the time limit with --timeout"
+        }
         ErrorKind::Io(_) if error.step == Step::Connect => {
             "check host and port, and that the server is up"
         }
@@ -927,3 +1191,108 @@ mod direct;
 mod pool_tests;
 
 pub use direct::{DirectSettings, TlsClients, direct};
+
+#[cfg(test)]
+mod advice_tests {
+    use super::*;
+
+    fn plan(names: SettingNames, security: Security, port: u16) -> Submission {
+        Submission {
+            host: "smtp.example.org".into(),
+            port,
+            security,
+            credentials: None,
+            ehlo_name: None,
+            connect_timeout: Duration::from_secs(30),
+            timeouts: Timeouts::default(),
+            names,
+        }
+    }
+
+    fn from_file() -> SettingNames {
+        SettingNames {
+            given: vec![(
+                "tls",
+                "tls = \"implicit\" in account \"work\" (/etc/tlsend.toml)".into(),
+            )],
+            account: Some("account \"work\" (/etc/tlsend.toml)".into()),
+        }
+    }
+
+    fn from_flags() -> SettingNames {
+        SettingNames {
+            given: vec![
+                ("tls", "--tls implicit".into()),
+                ("timeout", "--timeout 5".into()),
+            ],
+            account: None,
+        }
+    }
+
+    // covers: UX5
+    #[test]
+    fn ux5_advice_names_the_flag_or_the_key_and_file_the_user_used() {
+        let timeout = Error::new(Step::Mail, ErrorKind::Timeout(Duration::from_secs(5)));
+        let failure = submission_failure(
+            &plan(from_flags(), Security::Implicit, 465),
+            &timeout,
+            Mode::Default,
+        );
+        assert_eq!(
+            failure.hint.as_deref(),
+            Some("the server stopped answering; try again later, or raise --timeout 5")
+        );
+        assert!(failure.detail.contains("no complete reply within 5 s"));
+        let failure = submission_failure(
+            &plan(from_file(), Security::Implicit, 465),
+            &timeout,
+            Mode::Default,
+        );
+        assert_eq!(
+            failure.hint.as_deref(),
+            Some(
+                "the server stopped answering; try again later, or raise timeout in account \
+                 \"work\" (/etc/tlsend.toml)"
+            )
+        );
+        let no_starttls = Error::new(Step::StartTls, ErrorKind::Missing(Missing::StartTls));
+        let failure = submission_failure(
+            &plan(SettingNames::default(), Security::StartTls, 587),
+            &no_starttls,
+            Mode::Default,
+        );
+        assert!(
+            failure
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("use --tls implicit for port 465")),
+            "{failure}"
+        );
+    }
+
+    // covers: UX5
+    #[test]
+    fn ux5_a_tls_record_instead_of_a_greeting_is_named() {
+        let garbled = Error::new(
+            Step::Greeting,
+            ErrorKind::Protocol(Violation::Garbled(
+                crate::smtp::reply::ReplyError::Malformed("\u{15}\u{3}\u{3}\0\u{2}\u{2}".into()),
+            )),
+        );
+        let failure = submission_failure(
+            &plan(from_file(), Security::StartTls, 465),
+            &garbled,
+            Mode::Default,
+        );
+        assert!(
+            failure.detail.contains("port 465 answered with TLS"),
+            "{failure}"
+        );
+        assert!(
+            failure.hint.as_deref().is_some_and(
+                |h| h.contains("use tls = \"implicit\" in account \"work\" (/etc/tlsend.toml)")
+            ),
+            "{failure}"
+        );
+    }
+}

@@ -204,6 +204,7 @@ async fn submit_batch_does_not_go_on_after_a_verdict_timed_out() {
             command: Duration::from_secs(2),
             end_of_data: Duration::from_millis(300),
         },
+        names: Default::default(),
     };
     let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
         Ok(Box::new(io::Cursor::new(
@@ -302,6 +303,7 @@ async fn submit_batch_does_not_fail_for_good_messages_it_never_offered() {
         ehlo_name: Some("client.test".into()),
         connect_timeout: Duration::from_secs(2),
         timeouts: Timeouts::default(),
+        names: Default::default(),
     };
     let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
         Ok(Box::new(io::Cursor::new(
@@ -506,6 +508,7 @@ async fn submit_batch_retries_a_message_refused_by_a_per_session_limit() {
         ehlo_name: Some("client.test".into()),
         connect_timeout: Duration::from_secs(2),
         timeouts: Timeouts::default(),
+        names: Default::default(),
     };
     let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
         Ok(Box::new(io::Cursor::new(
@@ -589,6 +592,7 @@ async fn an_accepted_recipient_does_not_fail_for_good_when_the_server_drops_at_d
         ehlo_name: Some("client.test".into()),
         connect_timeout: Duration::from_secs(2),
         timeouts: Timeouts::default(),
+        names: Default::default(),
     };
     let open = || -> io::Result<Box<dyn AsyncRead + Unpin + Send>> {
         Ok(Box::new(io::Cursor::new(

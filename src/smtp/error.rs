@@ -106,7 +106,7 @@ impl fmt::Display for Missing {
             ),
             Missing::AuthMechanism { wanted, offered } => write!(
                 f,
-                "the server offers AUTH {} but not {wanted}; change `auth` in the configuration",
+                "the server offers AUTH {} but not {wanted}",
                 offered.join(" ")
             ),
             Missing::Size { limit, size } => write!(
@@ -201,7 +201,14 @@ impl fmt::Display for Error {
         write!(f, "{}: ", self.step)?;
         match &self.kind {
             ErrorKind::Io(e) => write!(f, "{e}"),
-            ErrorKind::Timeout(d) => write!(f, "no answer within {} s", d.as_secs_f64()),
+            // A tarpit trickles bytes to stay inside a per-read limit; the
+            // limit is on the whole reply, so say so.
+            ErrorKind::Timeout(d) if self.step == Step::Connect => {
+                write!(f, "no connection within {} s", d.as_secs_f64())
+            }
+            ErrorKind::Timeout(d) => {
+                write!(f, "no complete reply within {} s", d.as_secs_f64())
+            }
             ErrorKind::Closed => write!(f, "the server closed the connection"),
             ErrorKind::Reply(r) => write!(f, "the server replied \"{r}\""),
             ErrorKind::Protocol(v) => write!(f, "{v}"),

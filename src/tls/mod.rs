@@ -59,10 +59,11 @@ mod pin;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -149,7 +150,13 @@ impl TlsVerified {
 pub struct TlsClient {
     connector: Arc<LazyConnector>,
     trust: Trust,
+    /// The chain the server presented in the last handshake, kept only by
+    /// a client made with [`TlsClient::recording`].
+    presented: Option<Presented>,
 }
+
+/// Where a recording client keeps the chain it was shown.
+type Presented = Arc<Mutex<Vec<CertificateDer<'static>>>>;
 
 /// The client configuration, built when first needed. The system's roots
 /// are well over a hundred files: they are read on a blocking thread that
@@ -250,6 +257,8 @@ pub struct Established {
     pub protocol: String,
     pub cipher: String,
     pub certificate: Option<CertificateSummary>,
+    /// Every certificate the server presented, its own first.
+    pub chain: Vec<CertificateSummary>,
     /// How the certificate was checked, e.g. "WebPKI with the system's trusted CAs for smtp.example.org".
     pub verified_by: String,
     /// The same in a word, for a log line.
@@ -313,6 +322,8 @@ pub struct CertificateSummary {
     pub subject: String,
     pub issuer: String,
     pub names: Vec<String>,
+    /// `2026-01-31 12:00:00 UTC`.
+    pub not_before: String,
     pub not_after: String,
     /// `sha256:…` of the DER, ready to paste into `fingerprint`.
     pub fingerprint: String,
@@ -338,14 +349,39 @@ impl TlsClient {
     /// are refused now; the system's roots are read only when a handshake
     /// needs them (see [`TlsClient::preload`]).
     pub fn new(trust: Trust) -> Result<TlsClient, TlsSetupError> {
+        TlsClient::with(trust, None)
+    }
+
+    /// A client for `trust` that also keeps the chain each server presents,
+    /// verified or not, for [`TlsClient::presented`]: `--check-server`
+    /// shows the certificate a user may want to pin even when it fails.
+    pub fn recording(trust: Trust) -> Result<TlsClient, TlsSetupError> {
+        TlsClient::with(trust, Some(Presented::default()))
+    }
+
+    fn with(trust: Trust, presented: Option<Presented>) -> Result<TlsClient, TlsSetupError> {
         let ready = match trust {
             Trust::SystemRoots | Trust::Opportunistic => None,
-            _ => Some(Ok(build_connector(&trust)?)),
+            _ => Some(Ok(build_connector(&trust, presented.as_ref())?)),
         };
         Ok(TlsClient {
             connector: Arc::new(tokio::sync::OnceCell::new_with(ready)),
             trust,
+            presented,
         })
+    }
+
+    /// The chain the server presented in the latest handshake of a
+    /// recording client, its own certificate first; empty otherwise.
+    pub fn presented(&self) -> Vec<CertificateSummary> {
+        let Some(presented) = &self.presented else {
+            return Vec::new();
+        };
+        let chain = presented
+            .lock()
+            .map(|chain| chain.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        chain.iter().filter_map(summarize).collect()
     }
 
     /// Starts reading the trust anchors in the background, if a handshake
@@ -367,7 +403,8 @@ impl TlsClient {
             .connector
             .get_or_init(|| async {
                 let trust = self.trust.clone();
-                tokio::task::spawn_blocking(move || build_connector(&trust))
+                let presented = self.presented.clone();
+                tokio::task::spawn_blocking(move || build_connector(&trust, presented.as_ref()))
                     .await
                     .unwrap_or_else(|e| {
                         Err(TlsSetupError::Rustls(format!(
@@ -413,11 +450,9 @@ impl TlsClient {
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
-        let certificate = connection
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|der| summarize(der));
         let chain = connection.peer_certificates().unwrap_or_default();
+        let summaries: Vec<CertificateSummary> = chain.iter().filter_map(summarize).collect();
+        let certificate = chain.first().and_then(summarize);
         let (verified_by, method) = match (&self.trust, &ready.report) {
             (Trust::Pin(_), _) => (
                 format!("{} (name and expiry not checked)", self.trust),
@@ -455,6 +490,7 @@ impl TlsClient {
             protocol,
             cipher,
             certificate,
+            chain: summaries,
             verified_by,
             method,
             // Every trust kind but opportunistic authenticates the server;
@@ -489,8 +525,9 @@ impl TlsClient {
 }
 
 /// Reads the trust anchors and builds the client configuration: the one
-/// provider, TLS 1.3 and 1.2 only, the verifier for `trust`.
-fn build_connector(trust: &Trust) -> Result<Ready, TlsSetupError> {
+/// provider, TLS 1.3 and 1.2 only, the verifier for `trust` (keeping the
+/// presented chain in `presented`, if given).
+fn build_connector(trust: &Trust, presented: Option<&Presented>) -> Result<Ready, TlsSetupError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -500,55 +537,102 @@ fn build_connector(trust: &Trust) -> Result<Ready, TlsSetupError> {
             .build()
             .map_err(|e| TlsSetupError::Rustls(e.to_string()))
     };
-    let (config, report) = match trust {
+    let (verifier, report): (Arc<dyn ServerCertVerifier>, Report) = match trust {
         Trust::Pin(digest) => (
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(pin::PinVerifier::new(
-                    *digest,
-                    provider.clone(),
-                )))
-                .with_no_client_auth(),
+            Arc::new(pin::PinVerifier::new(*digest, provider.clone())),
             Report::Plain,
         ),
-        Trust::SystemRoots | Trust::CaFile(_) => {
-            let verifier = webpki(load_roots(trust)?)?;
-            (
-                builder.with_webpki_verifier(verifier).with_no_client_auth(),
-                Report::Plain,
-            )
-        }
+        Trust::SystemRoots | Trust::CaFile(_) => (webpki(load_roots(trust)?)?, Report::Plain),
         Trust::Dane { records, names } => {
             let verifier = Arc::new(
                 DaneVerifier::new(records, names, provider.clone()).map_err(TlsSetupError::Dane)?,
             );
-            (
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier.clone())
-                    .with_no_client_auth(),
-                Report::Dane(verifier),
-            )
+            (verifier.clone(), Report::Dane(verifier))
         }
         Trust::Opportunistic => {
             // Missing roots only make the report say so: opportunistic TLS
             // does not need them.
             let check = system_roots().and_then(webpki);
             (
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(dane::OpportunisticVerifier::new(
-                        provider.clone(),
-                    )))
-                    .with_no_client_auth(),
+                Arc::new(dane::OpportunisticVerifier::new(provider.clone())),
                 Report::Opportunistic(check),
             )
         }
     };
+    let verifier: Arc<dyn ServerCertVerifier> = match presented {
+        Some(presented) => Arc::new(Recording {
+            inner: verifier,
+            presented: presented.clone(),
+        }),
+        None => verifier,
+    };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     Ok(Ready {
         connector: TlsConnector::from(Arc::new(config)),
         report,
     })
+}
+
+/// A verifier that keeps the chain it is shown, then lets `inner` decide.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ServerCertVerifier>,
+    presented: Presented,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let chain: Vec<CertificateDer<'static>> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        match self.presented.lock() {
+            Ok(mut kept) => *kept = chain,
+            Err(poisoned) => *poisoned.into_inner() = chain,
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.inner.root_hint_subjects()
+    }
 }
 
 /// The system's trusted CAs (rustls-native-certs, which honours
@@ -654,9 +738,22 @@ fn summarize(der: &CertificateDer<'_>) -> Option<CertificateSummary> {
         subject: printable(&cert.subject().to_string()),
         issuer: printable(&cert.issuer().to_string()),
         names: names.iter().map(|n| printable(n)).collect(),
-        not_after: cert.validity().not_after.to_string(),
+        not_before: asn1_date(&cert.validity().not_before),
+        not_after: asn1_date(&cert.validity().not_after),
         fingerprint: fingerprint_text(&certificate_fingerprint(der.as_ref())),
     })
+}
+
+/// A certificate time as a date in UTC.
+fn asn1_date(time: &x509_parser::time::ASN1Time) -> String {
+    unix_date(time.timestamp())
+}
+
+/// Seconds since 1970 as `2026-01-31 12:00:00 UTC`.
+pub fn unix_date(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| format!("{seconds} seconds after 1970"))
 }
 
 fn ip_text(bytes: &[u8]) -> Option<String> {
@@ -682,6 +779,65 @@ pub fn fingerprint_text(digest: &[u8; 32]) -> String {
     format!("sha256:{}", hex.join(":"))
 }
 
+/// A certificate problem in words, dates as dates (rustls's own text
+/// gives UNIX seconds, and Rust debug names for the rest).
+fn certificate_problem(e: &CertificateError) -> String {
+    match e {
+        CertificateError::ExpiredContext { time, not_after } => format!(
+            "it expired on {}; it is now {}",
+            unix_date(secs(not_after)),
+            unix_date(secs(time))
+        ),
+        CertificateError::NotValidYetContext { time, not_before } => format!(
+            "it is valid only from {}; it is now {}",
+            unix_date(secs(not_before)),
+            unix_date(secs(time))
+        ),
+        CertificateError::Expired => "it has expired".into(),
+        CertificateError::NotValidYet => "it is not valid yet".into(),
+        CertificateError::NotValidForName => "it does not name that host".into(),
+        CertificateError::NotValidForNameContext { .. }
+        | CertificateError::InvalidPurposeContext { .. } => e.to_string(),
+        CertificateError::Revoked => "it has been revoked".into(),
+        CertificateError::BadEncoding => "it is not a well-formed certificate".into(),
+        CertificateError::UnhandledCriticalExtension => {
+            "it has a critical extension tlsend does not know".into()
+        }
+        CertificateError::InvalidPurpose => "it is not meant for TLS servers".into(),
+        CertificateError::Other(other) => other.to_string(),
+        other => words(&format!("{other:?}")),
+    }
+}
+
+fn secs(time: &UnixTime) -> i64 {
+    i64::try_from(time.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `DnsName("mail.example.org")` or `IpAddress(192.0.2.1)`, as rustls-webpki
+/// lists a certificate's names, as the name alone; other kinds are left out.
+fn plain_name(presented: &str) -> Option<String> {
+    let name = if let Some(rest) = presented.strip_prefix("DnsName(\"") {
+        rest.strip_suffix("\")")?
+    } else if let Some(rest) = presented.strip_prefix("IpAddress(") {
+        rest.strip_suffix(')')?
+    } else {
+        return None;
+    };
+    Some(printable(name))
+}
+
+/// `HandshakeFailure` as "handshake failure": a Rust name in words.
+fn words(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 /// Words for a failed handshake: what failed, then what the user can do.
 fn describe_handshake_error(
     f: &mut fmt::Formatter<'_>,
@@ -702,18 +858,30 @@ fn describe_handshake_error(
             CertificateError::UnknownIssuer | CertificateError::BadSignature,
         ) => write!(
             f,
-            "the server certificate is not signed by {trust} (self-signed, or from another CA); \
-             if the server uses a private CA set ca_file, or pin its certificate with fingerprint"
+            "the server certificate is not signed by {trust} (self-signed, or from another CA)"
         ),
-        rustls::Error::InvalidCertificate(
-            e @ (CertificateError::NotValidForName
-            | CertificateError::NotValidForNameContext { .. }),
-        ) => write!(
+        rustls::Error::InvalidCertificate(e @ CertificateError::NotValidForName) => write!(
             f,
-            "the server certificate is not valid for the host name tlsend connected to ({}); \
-             use the name the certificate carries as host",
-            rustls::Error::InvalidCertificate(e.clone())
+            "the server certificate is not valid for the host name tlsend connected to ({})",
+            certificate_problem(e)
         ),
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        }) => {
+            let names: Vec<String> = presented.iter().filter_map(|n| plain_name(n)).collect();
+            write!(
+                f,
+                "the server certificate is not valid for the host name tlsend connected to, {}: \
+                 it names {}",
+                printable(&expected.to_str()),
+                if names.is_empty() {
+                    "no host name".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )
+        }
         rustls::Error::InvalidCertificate(
             e @ (CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
@@ -723,15 +891,20 @@ fn describe_handshake_error(
             f,
             "the server certificate is outside its validity period ({}); the server's operator \
              must renew it, or check this machine's clock",
-            rustls::Error::InvalidCertificate(e.clone())
+            certificate_problem(e)
         ),
-        rustls::Error::InvalidCertificate(_) => {
-            write!(f, "the server certificate was rejected: {error}")
+        rustls::Error::InvalidCertificate(e) => {
+            write!(
+                f,
+                "the server certificate was rejected: {}",
+                certificate_problem(e)
+            )
         }
         rustls::Error::AlertReceived(alert) => write!(
             f,
-            "the server ended the TLS handshake with alert {alert:?} (it may not support TLS 1.2 \
-             or newer)"
+            "the server ended the TLS handshake with the alert \"{}\" (it may not support TLS \
+             1.2 or newer, or it refused the name tlsend asked for)",
+            words(&format!("{alert:?}"))
         ),
         rustls::Error::InvalidMessage(_)
         | rustls::Error::InappropriateMessage { .. }
@@ -745,5 +918,72 @@ fn describe_handshake_error(
             "the server offers no TLS version or cipher tlsend accepts (TLS 1.2 or newer): {error}"
         ),
         _ => write!(f, "the TLS handshake failed: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::*;
+
+    fn shown(error: CertificateError) -> String {
+        TlsError::Handshake {
+            error: rustls::Error::InvalidCertificate(error),
+            trust: "the system's trusted CAs".into(),
+        }
+        .to_string()
+    }
+
+    // covers: UX5
+    #[test]
+    fn ux5_certificate_names_are_listed_plainly() {
+        let text = shown(CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("smtp.example.org").unwrap(),
+            presented: vec![
+                "DnsName(\"mail.example.org\")".into(),
+                "DnsName(\"*.example.org\")".into(),
+                "IpAddress(192.0.2.1)".into(),
+                "DirectoryName".into(),
+            ],
+        });
+        assert_eq!(
+            text,
+            "the server certificate is not valid for the host name tlsend connected to, \
+             smtp.example.org: it names mail.example.org, *.example.org, 192.0.2.1"
+        );
+    }
+
+    // covers: UX5
+    #[test]
+    fn ux5_certificate_dates_are_dates() {
+        let expired = shown(CertificateError::ExpiredContext {
+            time: UnixTime::since_unix_epoch(Duration::from_secs(1_800_000_000)),
+            not_after: UnixTime::since_unix_epoch(Duration::from_secs(1_609_459_200)),
+        });
+        assert!(
+            expired.contains(
+                "it expired on 2021-01-01 00:00:00 UTC; it is now 2027-01-15 08:00:00 UTC"
+            ),
+            "{expired}"
+        );
+        let early = shown(CertificateError::NotValidYetContext {
+            time: UnixTime::since_unix_epoch(Duration::from_secs(1_609_459_200)),
+            not_before: UnixTime::since_unix_epoch(Duration::from_secs(1_800_000_000)),
+        });
+        assert!(
+            early.contains("it is valid only from 2027-01-15 08:00:00 UTC"),
+            "{early}"
+        );
+        for text in [expired, early, shown(CertificateError::Revoked)] {
+            assert!(
+                !text.contains("UNIX") && !text.contains("Context"),
+                "{text}"
+            );
+        }
+        let alert = TlsError::Handshake {
+            error: rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+            trust: String::new(),
+        }
+        .to_string();
+        assert!(alert.contains("alert \"handshake failure\""), "{alert}");
     }
 }

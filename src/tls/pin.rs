@@ -27,8 +27,7 @@ impl fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the server certificate's fingerprint is {}, not the pinned {}; if the server \
-             changed its certificate on purpose, update `fingerprint`",
+            "the server certificate's fingerprint is {}, not the pinned {}",
             fingerprint_text(&self.presented),
             fingerprint_text(&self.pinned)
         )
