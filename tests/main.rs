@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod dnsworld;
 mod hardening;
+mod install;
 mod interop;
 mod mx;
 mod postfix;
