@@ -328,42 +328,6 @@ password_file = "~/.config/tlsend/lists.password"
 [direct]
 resolver = "127.0.0.1"
 .EE
-.SH ENVIRONMENT
-.TP
-\fBSSL_CERT_FILE\fR, \fBSSL_CERT_DIR\fR
-Where the system's CA certificates are read from, instead of the system's
-store (a PEM file; a directory of them).
-.TP
-\fBXDG_CONFIG_HOME\fR
-The configuration is \fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (default
-\fI~/.config\fR; a relative path is ignored, as are those below).
-.TP
-\fBXDG_CACHE_HOME\fR
-MTA\-STS policies are cached in \fI$XDG_CACHE_HOME/tlsend/mta\-sts\fR
-(default \fI~/.cache\fR).
-.TP
-\fBXDG_STATE_HOME\fR
-The user's own queue is \fI$XDG_STATE_HOME/tlsend\fR (default
-\fI~/.local/state\fR).
-.TP
-\fBHOME\fR
-The home directory, for \fI~/\fR, \fIdead.letter\fR and the defaults above;
-when it is unset or empty (PHP\-FPM clears it), the password database's.
-.TP
-\fBLOGNAME\fR, \fBUSER\fR
-The login name, for the envelope sender when neither \fB\-f\fR nor the
-account's \fBfrom\fR gives one (else the password database's).
-.TP
-\fBNAME\fR
-The sender's full name for a From field tlsend adds, when \fB\-F\fR is not
-given.
-.TP
-\fBTMPDIR\fR
-Where a large message is kept while it is sent (else /var/tmp, else /tmp;
-else in memory).
-.PP
-The variable that \fBpassword_env\fR or \fB\-\-password\-env\fR names holds
-the password. A password command inherits the environment.
 .SH "EXIT STATUS"
 The status speaks for the recipients that did not get the message: 0 only when
 every recipient did. When some did and others did not, the status is that of the
@@ -411,6 +375,44 @@ authentication failed
 .TP
 \fB78\fR
 configuration error
+.SH ENVIRONMENT
+.TP
+\fBSSL_CERT_FILE\fR, \fBSSL_CERT_DIR\fR
+CA certificates to trust instead of the system's store: a PEM file, a
+directory of them. They verify every certificate checked by WebPKI: a
+submission server's without ca_file or fingerprint, an MX host's without
+DANE, and an MTA\-STS policy server's.
+.TP
+\fBXDG_CONFIG_HOME\fR
+The configuration is \fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (default
+\fI~/.config\fR; a relative path is ignored, as are those below).
+.TP
+\fBXDG_CACHE_HOME\fR
+MTA\-STS policies are cached in \fI$XDG_CACHE_HOME/tlsend/mta\-sts\fR
+(default \fI~/.cache\fR).
+.TP
+\fBXDG_STATE_HOME\fR
+The user's own queue is \fI$XDG_STATE_HOME/tlsend\fR (default
+\fI~/.local/state\fR).
+.TP
+\fBHOME\fR
+The home directory, for \fI~/\fR, \fIdead.letter\fR and the defaults above;
+when it is unset or empty (PHP\-FPM clears it), the password database's.
+.TP
+\fBLOGNAME\fR, \fBUSER\fR
+The login name, for the envelope sender when neither \fB\-f\fR nor the
+account's \fBfrom\fR gives one (else the password database's).
+.TP
+\fBNAME\fR
+The sender's full name for a From field tlsend adds, when \fB\-F\fR is not
+given.
+.TP
+\fBTMPDIR\fR
+Where a large message is kept while it is sent (else /var/tmp, else /tmp;
+else in memory).
+.PP
+The variable that \fBpassword_env\fR or \fB\-\-password\-env\fR names holds
+the password. A password command inherits the environment.
 .SH FILES
 .TP
 \fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (or \fI~/.config/tlsend/config.toml\fR), \fI/etc/tlsend.toml\fR
@@ -480,8 +482,8 @@ set use_envelope_from = yes
 .EE
 .PP
 A system\-wide setup that cron and www\-data share, with the password
-readable by root and the group tlsend only (contrib/tlsend.toml explains
-each step):
+readable by root and the group tlsend only (contrib/tlsend.toml in
+tlsend's source explains each step):
 .PP
 .EX
 groupadd \-\-system tlsend
