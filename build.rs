@@ -57,34 +57,8 @@ opportunistic. In \fBoptional\fR mode both are ignored and a failed TLS handshak
 retried in plain text. \fB\-v\fR prints the plan: every host, its addresses and how
 they were validated, its TLSA records, the TLS it gets or why it is skipped.
 .PP
-The \fB[direct]\fR table of the configuration file:
-.TP
-\fBport\fR = 25
-The MX port (tests use another).
-.TP
-\fBresolver\fR = "ADDRESS[:PORT]"
-A resolver to ask instead of those in /etc/resolv.conf.
-.TP
-\fBdnssec\fR = "auto" | "trust\-resolver" | "validate" | "off"
-How DNSSEC status is known: the AD bit by the rule above; the AD bit of the
-configured resolver wherever it is; local validation from \fBtrust_anchor\fR; or
-nothing is secure.
-.TP
-\fBtrust_anchor\fR = "PATH"
-DS or DNSKEY records in zone\-file form for dnssec = "validate" (default: the root's).
-.TP
-\fBmta_sts_cache\fR = "PATH"
-Where MTA\-STS policies are kept (default $XDG_CACHE_HOME/tlsend/mta\-sts).
-.TP
-\fBmta_sts_port\fR = 443
-The HTTPS port of mta\-sts.DOMAIN.
-.TP
-\fBehlo_name\fR = "NAME"
-The name sent with EHLO (default: the host's name when it has a dot, else an
-address literal).
-.TP
-\fBlookup_timeout\fR, \fBconnect_timeout\fR, \fBtimeout\fR, \fBdata_timeout\fR
-Seconds: 15, 30, 120, 600.
+The \fB[direct]\fR table of the configuration file changes the details (see
+CONFIGURATION).
 .SH QUEUE
 A message that meets a temporary failure is queued and retried when a queue is in
 service: a system queue is installed (its maildrop directory exists), or the
@@ -132,6 +106,228 @@ user's messages and lets nobody else read them; the runner (\fBtlsend \-q5m\fR,
 see contrib/tlsend\-queue.service) takes them into \fIqueue\fR (mode 0700) and
 delivers them with its own configuration. Without one, queue = true keeps a
 queue under \fI$XDG_STATE_HOME/tlsend\fR for the user.
+.SH CONFIGURATION
+tlsend works without a configuration file: it then delivers directly to the
+recipients' MX hosts, or to the server that \fB\-\-host\fR names. The file is
+TOML, read from \fB\-C\fR \fIFILE\fR, else
+\fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (\fI~/.config/tlsend/config.toml\fR),
+else \fI/etc/tlsend.toml\fR; only the first that exists is read, and
+\fB\-C /dev/null\fR reads none. An unknown key, a value of the wrong type or
+out of range, or two keys that exclude each other is an error that names the
+file, line and column (exit 78): a misspelt key must not quietly weaken
+trust. A path may start with \fI~/\fR, the home directory. A duration is a
+number with a unit (s, m, h, d, w), several summed ("1h30m"); a bare number
+is minutes. Timeouts are whole seconds from 1 to 86400. Command\-line options
+beat the file.
+.SS "Top level"
+.TP
+\fBdefault_account\fR = "\fINAME\fR"
+The account used when \fB\-a\fR is not given and no account's \fBfrom\fR
+matches the \fB\-f\fR sender. Without it: the account named "default", else
+the only account, else none (direct delivery). It must name an account.
+.TP
+\fBdead_letter\fR = "\fIPATH\fR"
+Where a message that was not delivered to every recipient is appended
+(default \fI~/dead.letter\fR).
+.TP
+\fBqueue\fR = true | false
+Queue a message that meets a temporary failure, and exit 0 (default: only
+when the system queue is installed; see QUEUE). false turns queueing on
+failure off even then; \fB\-odq\fR and \fB\-odb\fR still queue.
+.TP
+\fBqueue_dir\fR = "\fIPATH\fR"
+The system queue (default \fI/var/spool/tlsend\fR).
+.TP
+\fBqueue_lifetime\fR = "\fIDURATION\fR"
+How long a queued message is retried before it is returned to its sender
+(default "5d").
+.TP
+\fBdelay_warning\fR = "\fIDURATION\fR" | "on" | "off"
+Tell the sender once that a message is still queued after this long ("on"
+means "4h"; default "off").
+.TP
+\fBaliases\fR = "\fIPATH\fR"
+An aliases file in the format of aliases(5) ("\fIname\fR: \fIaddress\fR,
+\fIname\fR, ..."; default \fI/etc/aliases\fR when it exists). A recipient
+that is a bare name (root, www\-data) is replaced by its targets,
+recursively; a name may have several, and a loop is an error. tlsend delivers
+nothing locally: the targets are addresses and other names.
+.TP
+\fBqualify_domain\fR = "\fIDOMAIN\fR"
+The domain given to bare names, in the envelope and in the address fields
+of the header (To: root, From: root (Cron Daemon)), after aliases (default:
+the host name when it has a dot). A bare name that has no alias and no real
+domain to go with is refused before anything is sent. An account's own
+qualify_domain beats this one.
+.TP
+\fBlogfile\fR = "\fIPATH\fR"
+Append one line per message and recipient: the time, the queue id if any,
+sender, recipient, TLS mode and why, host, TLS version, how the certificate
+was verified, whether REQUIRETLS was used, the result and the status code.
+Never a secret. Every user who sends must be able to write it; a log that
+cannot be written is warned about once on standard error and never fails the
+send. An account may set its own.
+.TP
+\fBsyslog\fR = true | false
+The same lines to syslog, facility mail (default false). An account may set
+its own.
+.SS "[account.\fINAME\fR]"
+An account is a submission server and how to use it. \fB\-a\fR \fINAME\fR
+picks one; else \fB\-f\fR picks the first, in file order, whose \fBfrom\fR
+matches the sender; else \fBdefault_account\fR.
+.TP
+\fBhost\fR = "\fIHOST\fR"
+The submission server. Without it, mail through this account is delivered
+directly to the MX hosts (DIRECT DELIVERY), with the account's from, mode
+and qualify_domain.
+.TP
+\fBport\fR = \fIPORT\fR
+Default 587 with starttls, 465 with implicit, 25 with none.
+.TP
+\fBtls\fR = "starttls" | "implicit" | "none"
+How the connection is secured (default "starttls"); the certificate is
+always verified. With "none" the session is plain text: no user, and a
+require\-mode message is not sent.
+.TP
+\fBfrom\fR = "\fIADDRESS\fR"
+The envelope sender when \fB\-f\fR is not given (without it:
+\fILOGNAME\fR@\fIqualify_domain\fR). With \fB*\fR or \fB?\fR it is a
+pattern instead, like msmtp's: a \fB\-f\fR sender that matches selects this
+account ("*@example.org").
+.TP
+\fBuser\fR = "\fINAME\fR"
+The SMTP AUTH user name; credentials are only ever sent over TLS.
+.TP
+\fBpassword_command\fR = "\fICOMMAND\fR"
+Run with sh \-c; the first line it prints is the password or token (pass,
+secret\-tool, an OAuth 2.0 token helper).
+.TP
+\fBpassword_file\fR = "\fIPATH\fR"
+The file's content, one trailing newline removed, is the password. Only its
+owner may read it (mode 0600), except that a file owned by root may also be
+readable by its group (root:\fIgroup\fR 0640), for users that share one
+system\-wide account (see EXAMPLES).
+.TP
+\fBpassword_env\fR = "\fIVARIABLE\fR"
+The password is the value of this environment variable. At most one of the
+three password keys, and only with a user; there is no password in the file
+itself, nor on the command line.
+.TP
+\fBauth\fR = "auto" | "plain" | "login" | "xoauth2" | "oauthbearer"
+The SASL mechanism (default "auto": PLAIN, else LOGIN). For xoauth2 and
+oauthbearer the password source gives the access token.
+.TP
+\fBca_file\fR = "\fIPATH\fR"
+Trust only the CA certificates in this PEM file for this server, instead of
+the system's.
+.TP
+\fBfingerprint\fR = "sha256:\fIAB:CD:...\fR"
+Trust only the server certificate with this SHA\-256 fingerprint of its DER
+form (\fB\-v\fR prints it); instead of ca_file.
+.TP
+\fBconnect_timeout\fR = 30
+Seconds to connect to the server.
+.TP
+\fBtimeout\fR = 60
+Seconds to wait for each reply.
+.TP
+\fBdata_timeout\fR = 600
+Seconds to wait for the reply to the end of the message.
+.TP
+\fBmode\fR = "require" | "optional" | "default"
+The TLS mode of every message sent through this account (see TLS MODES);
+\fB\-\-require\-tls\fR and \fB\-\-tls\-optional\fR beat it.
+.TP
+\fBehlo_name\fR = "\fINAME\fR"
+The name sent with EHLO (default: the host name when it has a dot, else an
+address literal).
+.TP
+\fBqualify_domain\fR = "\fIDOMAIN\fR"
+As at the top level, for this account.
+.TP
+\fBset_from_header\fR = "auto" | "on" | "off"
+auto (the default): add a From field when the message has none, and
+rewrite the address of system mail (a bare name, or an address at this
+host's name) to the account's \fBfrom\fR, keeping the display name, so that
+the server takes it and replies reach a mailbox. on: always rewrite the
+address to \fBfrom\fR. off: never add or change a From field.
+.TP
+\fBset_date_header\fR = "auto" | "off"
+auto (the default): add a Date field when the message has none. off: never.
+.TP
+\fBset_msgid_header\fR = "auto" | "off"
+auto (the default): add a Message\-ID field when the message has none. off:
+never.
+.TP
+\fBlogfile\fR = "\fIPATH\fR"
+As at the top level, for mail through this account.
+.TP
+\fBsyslog\fR = true | false
+As at the top level, for mail through this account.
+.SS "[direct]"
+Direct delivery to the MX hosts (see DIRECT DELIVERY).
+.TP
+\fBport\fR = 25
+The MX port.
+.TP
+\fBresolver\fR = "\fIADDRESS\fR[:\fIPORT\fR]"
+A resolver to ask instead of those in /etc/resolv.conf (127.0.0.1,
+127.0.0.1:5353, [::1]:5353).
+.TP
+\fBdnssec\fR = "auto" | "trust\-resolver" | "validate" | "off"
+How DNSSEC status is known: auto (the default), the resolver's AD bit when
+the resolver is on loopback or resolv.conf says \fBoptions trust\-ad\fR;
+trust\-resolver, the AD bit of the configured resolver wherever it is;
+validate, local validation from \fBtrust_anchor\fR; off, nothing is secure.
+.TP
+\fBtrust_anchor\fR = "\fIPATH\fR"
+DS or DNSKEY records in zone\-file form, for dnssec = "validate" only
+(default: the root zone's keys built into tlsend).
+.TP
+\fBmta_sts_cache\fR = "\fIPATH\fR"
+Where MTA\-STS policies are kept (default
+\fI$XDG_CACHE_HOME/tlsend/mta\-sts\fR).
+.TP
+\fBmta_sts_port\fR = 443
+The HTTPS port of mta\-sts.\fIdomain\fR.
+.TP
+\fBehlo_name\fR = "\fINAME\fR"
+The name sent with EHLO (default: the host name when it has a dot, else an
+address literal).
+.TP
+\fBlookup_timeout\fR = 15
+Seconds for each DNS lookup.
+.TP
+\fBconnect_timeout\fR = 30
+Seconds to connect to an MX address.
+.TP
+\fBtimeout\fR = 120
+Seconds to wait for each reply.
+.TP
+\fBdata_timeout\fR = 600
+Seconds to wait for the reply to the end of the message.
+.SS Example
+.EX
+default_account = "work"
+dead_letter = "~/mail/dead.letter"
+
+[account.work]
+host = "smtp.example.org"
+from = "alice@example.org"
+user = "alice"
+password_command = "pass show smtp/work"
+mode = "require"
+
+[account.lists]
+host = "smtp.example.net"
+tls = "implicit"
+from = "*@lists.example.net"
+user = "lists"
+password_file = "~/.config/tlsend/lists.password"
+
+[direct]
+resolver = "127.0.0.1"
+.EE
 .SH "EXIT STATUS"
 The status speaks for the recipients that did not get the message: 0 only when
 every recipient did. When some did and others did not, the status is that of the
@@ -179,6 +375,44 @@ authentication failed
 .TP
 \fB78\fR
 configuration error
+.SH ENVIRONMENT
+.TP
+\fBSSL_CERT_FILE\fR, \fBSSL_CERT_DIR\fR
+CA certificates to trust instead of the system's store: a PEM file, a
+directory of them. They verify every certificate checked by WebPKI: a
+submission server's without ca_file or fingerprint, an MX host's without
+DANE, and an MTA\-STS policy server's.
+.TP
+\fBXDG_CONFIG_HOME\fR
+The configuration is \fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (default
+\fI~/.config\fR; a relative path is ignored, as are those below).
+.TP
+\fBXDG_CACHE_HOME\fR
+MTA\-STS policies are cached in \fI$XDG_CACHE_HOME/tlsend/mta\-sts\fR
+(default \fI~/.cache\fR).
+.TP
+\fBXDG_STATE_HOME\fR
+The user's own queue is \fI$XDG_STATE_HOME/tlsend\fR (default
+\fI~/.local/state\fR).
+.TP
+\fBHOME\fR
+The home directory, for \fI~/\fR, \fIdead.letter\fR and the defaults above;
+when it is unset or empty (PHP\-FPM clears it), the password database's.
+.TP
+\fBLOGNAME\fR, \fBUSER\fR
+The login name, for the envelope sender when neither \fB\-f\fR nor the
+account's \fBfrom\fR gives one (else the password database's).
+.TP
+\fBNAME\fR
+The sender's full name for a From field tlsend adds, when \fB\-F\fR is not
+given.
+.TP
+\fBTMPDIR\fR
+Where a large message is kept while it is sent (else /var/tmp, else /tmp;
+else in memory).
+.PP
+The variable that \fBpassword_env\fR or \fB\-\-password\-env\fR names holds
+the password. A password command inherits the environment.
 .SH FILES
 .TP
 \fI$XDG_CONFIG_HOME/tlsend/config.toml\fR (or \fI~/.config/tlsend/config.toml\fR), \fI/etc/tlsend.toml\fR
@@ -191,9 +425,161 @@ it, unless dead_letter names another file.
 .TP
 \fI/var/spool/tlsend/maildrop\fR, \fI/var/spool/tlsend/queue\fR
 The system queue (see QUEUE); \fI$XDG_STATE_HOME/tlsend\fR the user's own.
+.TP
+\fI/etc/aliases\fR
+Local names and their addresses (aliases(5)), unless \fBaliases\fR names
+another file.
+.TP
+\fI$XDG_CACHE_HOME/tlsend/mta\-sts\fR (or \fI~/.cache/tlsend/mta\-sts\fR)
+MTA\-STS policies, kept for their max_age, unless \fBmta_sts_cache\fR names
+another directory.
+.TP
+\fI/etc/resolv.conf\fR
+The resolvers asked for direct delivery, unless \fBresolver\fR names one.
+.TP
+\fI/usr/sbin/sendmail\fR, \fI/usr/bin/mailq\fR, \fI/usr/bin/newaliases\fR
+Links to tlsend when it is the system's sendmail (\fBmake install\-sendmail\fR);
+it behaves as the name it is called by.
+.SH EXAMPLES
+An alert that travels only over verified TLS with REQUIRETLS on every hop,
+or is not sent at all (exit 69, and the message kept in \fI~/dead.letter\fR):
+.PP
+.EX
+printf \(aqSubject: disk full\en\en/var is at 97%%\en\(aq |
+    tlsend \-\-require\-tls \-f ops@example.org oncall@example.net
+.EE
+.PP
+Cron mails a job's output through \fI/usr/sbin/sendmail\fR, so once tlsend
+is the system's sendmail nothing in the crontab changes. The mail for root
+goes where \fI/etc/aliases\fR sends it, or set MAILTO:
+.PP
+.EX
+# /etc/aliases
+root: ops@example.org
+
+# crontab \-e
+MAILTO=ops@example.org
+*/5 * * * * /usr/local/bin/check\-disks
+.EE
+.PP
+PHP's mail() runs \fBsendmail_path\fR from php.ini; its default,
+"/usr/sbin/sendmail \-t \-i", works as it is. To send through one account:
+.PP
+.EX
+sendmail_path = "/usr/local/bin/tlsend \-t \-i \-a web"
+.EE
+.PP
+Symfony Mailer's and Laravel's sendmail transports speak SMTP to
+"/usr/sbin/sendmail \-bs"; tlsend answers them as an SMTP server on its
+standard input and output.
+.PP
+mutt, passing the From address as the envelope sender (which selects the
+account whose \fBfrom\fR matches):
+.PP
+.EX
+set sendmail = "/usr/local/bin/tlsend \-oem \-oi"
+set use_envelope_from = yes
+.EE
+.PP
+A system\-wide setup that cron and www\-data share, with the password
+readable by root and the group tlsend only (contrib/tlsend.toml in
+tlsend's source explains each step):
+.PP
+.EX
+groupadd \-\-system tlsend
+install \-o root \-g tlsend \-m 0640 /dev/null /etc/tlsend.password
+editor /etc/tlsend.password
+usermod \-a \-G tlsend www\-data
+install \-o root \-g root \-m 0644 contrib/tlsend.toml /etc/tlsend.toml
+editor /etc/tlsend.toml
+printf \(aqSubject: test\en\entest\en\(aq | sudo \-u www\-data tlsend \-v root
+.EE
+.PP
+The queue, when temporary failures are queued: list it, and try every entry
+now.
+.PP
+.EX
+mailq
+tlsend \-q
+.EE
 .SH "SEE ALSO"
-sendmail(1), msmtp(1), RFC 8689, RFC 3207, RFC 7672 (DANE for SMTP), RFC 8461 (MTA\-STS)
+.BR sendmail (8),
+.BR msmtp (1),
+.BR aliases (5),
+RFC 8689 (SMTP Require TLS option),
+RFC 3207 (SMTP STARTTLS),
+RFC 8461 (MTA\-STS),
+RFC 7672 (DANE for SMTP)
 "#;
+
+/// The SYNOPSIS, one form per line. `{id}` is the argument of src/cli.rs
+/// with that id, rendered with its flag and value name, so a renamed flag
+/// fails the build rather than the manual. A form marked `?` is left out
+/// while src/cli.rs lacks one of its arguments. (clap_mangen's own synopsis
+/// lists every flag, ignored ones included, without value names.)
+const SYNOPSIS: &[&str] = &[
+    "[{t}] [{i}] [{f}] [{F}] [{require-tls} | {tls-optional}] [{account}] [{C}] [{v}] \
+     [\\fIOPTION\\fR ...] [\\fB\\-\\-\\fR] [\\fIRECIPIENT\\fR ...]",
+    "\\fB\\-bs\\fR [{account}] [{C}]",
+    "\\fB\\-bp\\fR [{json}]",
+    "\\fB\\-q\\fR[\\fIINTERVAL\\fR] | \\fB\\-qI\\fR\\fIID\\fR | \\fB\\-qR\\fR\\fIDOMAIN\\fR",
+    "{remove-queued}",
+    "?{check-config} [{account}] [{C}]",
+    "?{check-server} [{account}] [{C}]",
+];
+
+/// Renders the SYNOPSIS section: the forms above, then mailq and newaliases.
+fn synopsis(command: &clap::Command, page: &mut Vec<u8>) -> io::Result<()> {
+    let roman = |text: &str| text.replace('-', "\\-");
+    let render = |id: &str| -> Option<String> {
+        let arg = command.get_arguments().find(|a| a.get_id() == id)?;
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(short), _) => format!("\\fB\\-{}\\fR", roman(&short.to_string())),
+            (None, Some(long)) => format!("\\fB\\-\\-{}\\fR", roman(long)),
+            (None, None) => return None,
+        };
+        let value = arg
+            .get_action()
+            .takes_values()
+            .then(|| arg.get_value_names())
+            .flatten()
+            // An unpaddable space: a flag and its value are not split by a line break.
+            .map(|names| format!("\\ \\fI{}\\fR", roman(&names.join(" "))));
+        Some(flag + value.as_deref().unwrap_or(""))
+    };
+    let mut text = String::from(".SH SYNOPSIS\n");
+    'forms: for form in SYNOPSIS {
+        let (optional, mut rest) = match form.strip_prefix('?') {
+            Some(rest) => (true, rest),
+            None => (false, *form),
+        };
+        let mut line = String::from(".SY tlsend\n");
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e)
+                .ok_or_else(|| io::Error::other(format!("SYNOPSIS: unclosed {{ in {form}")))?;
+            line.push_str(&rest[..start]);
+            let id = &rest[start + 1..end];
+            match render(id) {
+                Some(arg) => line.push_str(&arg),
+                None if optional => continue 'forms,
+                None => {
+                    return Err(io::Error::other(format!(
+                        "SYNOPSIS names {id}, which src/cli.rs does not define"
+                    )));
+                }
+            }
+            rest = &rest[end + 1..];
+        }
+        line.push_str(rest);
+        text.push_str(&line);
+        text.push_str("\n.YS\n");
+    }
+    text.push_str(".SY mailq\n[\\fB\\-\\-json\\fR]\n.YS\n.SY newaliases\n.YS\n");
+    page.extend_from_slice(text.as_bytes());
+    Ok(())
+}
 
 fn main() -> io::Result<()> {
     println!("cargo:rerun-if-changed=src/cli.rs");
@@ -207,7 +593,7 @@ fn main() -> io::Result<()> {
     let mut page = Vec::new();
     man.render_title(&mut page)?;
     man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
+    synopsis(&command, &mut page)?;
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
     page.extend_from_slice(EXTRA_SECTIONS.as_bytes());

@@ -229,9 +229,10 @@ pub fn command() -> Command {
         .about("Send mail like sendmail, over verified TLS when asked (RFC 8689 REQUIRETLS)")
         .long_about(
             "tlsend reads an RFC 5322 message on standard input and submits it to a configured \
-             server over STARTTLS or implicit TLS with a verified certificate. With --require-tls \
-             the message is sent only if the server advertises REQUIRETLS after TLS, and carries \
-             REQUIRETLS on MAIL FROM; otherwise nothing is sent. With --tls-optional it carries \
+             server over STARTTLS or implicit TLS with a verified certificate, or, with no server \
+             configured, delivers it to the recipients' MX hosts itself. With --require-tls \
+             the message is sent only over verified TLS to a server that advertises REQUIRETLS, \
+             and carries REQUIRETLS on MAIL FROM; otherwise nothing is sent. With --tls-optional it carries \
              \"TLS-Required: No\". It accepts the options of Postfix's sendmail(1), so it can be \
              installed as /usr/sbin/sendmail.",
         )

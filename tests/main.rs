@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod dnsworld;
 mod hardening;
+mod install;
 mod interop;
 mod local;
 mod log;

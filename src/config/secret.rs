@@ -1,12 +1,13 @@
 //! Credential sources (SUB6): a command (msmtp's `passwordeval`), a file
-//! only its owner can read, or an environment variable. Never the command
-//! line, never the configuration file itself. A [`Secret`] prints as
-//! `<secret>` so that no log line or error can show it by accident.
+//! only its owner can read (or, owned by root, its group), or an
+//! environment variable. Never the command line, never the configuration
+//! file itself. A [`Secret`] prints as `<secret>` so that no log line or
+//! error can show it by accident.
 
 use std::fmt;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -19,8 +20,8 @@ use super::ConfigError;
 pub enum SecretSource {
     /// Run with `sh -c`; the first line of its output is the secret.
     Command(String),
-    /// A file readable only by its owner; its content (one trailing newline
-    /// removed) is the secret.
+    /// A file readable only by its owner (or, owned by root, by its group);
+    /// its content (one trailing newline removed) is the secret.
     File(PathBuf),
     /// An environment variable.
     Env(String),
@@ -45,6 +46,25 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<secret>")
+    }
+}
+
+/// Why a password file with this mode and owner is not to be trusted.
+/// Only its owner may read it, except that a file owned by root may be
+/// shared read-only with its group (root:tlsend 0640, so that cron jobs and
+/// www-data in that group can send; see contrib/tlsend.toml): that is an
+/// administrator's decision, where a user's own file readable by a group is
+/// usually a mistake.
+fn too_open(mode: u32, owner: u32) -> Option<&'static str> {
+    if mode & 0o037 != 0 {
+        Some("can be read or changed by other users")
+    } else if mode & 0o040 != 0 && owner != 0 {
+        Some(
+            "can be read by its group (only a file owned by root may be shared with a group, \
+             as root:GROUP mode 0640)",
+        )
+    } else {
+        None
     }
 }
 
@@ -104,9 +124,9 @@ impl SecretSource {
                 // Check the file that is read, not the path: no swap in between.
                 let mut file = fs::File::open(path).map_err(failed)?;
                 let metadata = file.metadata().map_err(failed)?;
-                if metadata.permissions().mode() & 0o077 != 0 {
+                if let Some(problem) = too_open(metadata.permissions().mode(), metadata.uid()) {
                     return Err(ConfigError::new(format!(
-                        "password_file {shown} can be read or changed by other users; run chmod 600 {shown}"
+                        "password_file {shown} {problem}; run chmod 600 {shown}"
                     )));
                 }
                 let mut text = String::new();
@@ -128,6 +148,29 @@ impl SecretSource {
                     "password_env: ${name} is not UTF-8"
                 ))),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::too_open;
+
+    // covers: SUB6 (a password file other users cannot read), issue 12 (a
+    // root-owned file shared with the group of cron's and www-data's users)
+    #[test]
+    fn a_password_file_is_private_or_shared_read_only_by_root_with_a_group() {
+        assert_eq!(too_open(0o100600, 1000), None);
+        assert_eq!(too_open(0o100400, 1000), None);
+        assert_eq!(too_open(0o100640, 0), None, "root:tlsend 0640");
+        assert_eq!(too_open(0o100440, 0), None);
+        assert!(
+            too_open(0o100640, 1000).is_some(),
+            "a user's file, group-readable"
+        );
+        for mode in [0o100644, 0o100604, 0o100660, 0o100620, 0o100610, 0o100602] {
+            assert!(too_open(mode, 0).is_some(), "{mode:o}");
+            assert!(too_open(mode, 1000).is_some(), "{mode:o}");
         }
     }
 }

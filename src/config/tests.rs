@@ -435,3 +435,149 @@ fn logfile_and_syslog_at_the_top_and_per_account() {
     assert_eq!(relative.position, Some((2, 11)), "{relative}");
     assert!(relative.to_string().contains("absolute path"), "{relative}");
 }
+
+// covers: issue 12 (an example /etc/tlsend.toml that parses as shipped)
+#[test]
+fn the_shipped_example_configurations_parse() {
+    let system = parse_with(
+        include_str!("../../contrib/tlsend.toml").as_bytes(),
+        Path::new("contrib/tlsend.toml"),
+        &env_of(&[]),
+    )
+    .unwrap();
+    let relay = system
+        .select(None, None)
+        .unwrap()
+        .expect("the default account");
+    assert_eq!(relay.name, "relay");
+    assert_eq!(
+        relay.password,
+        Some(SecretSource::File(PathBuf::from("/etc/tlsend.password")))
+    );
+    assert_eq!(relay.qualify_domain.as_deref(), Some("example.org"));
+    assert!(relay.from.is_some() && relay.user.is_some());
+
+    let mine = parse_with(
+        include_str!("../../examples/config.toml").as_bytes(),
+        Path::new("examples/config.toml"),
+        &env_of(&[("HOME", "/home/u")]),
+    )
+    .unwrap();
+    let account = mine.select(None, None).unwrap().expect("the only account");
+    assert_eq!(account.host.as_deref(), Some("smtp.example.org"));
+    assert_eq!(
+        account.password,
+        Some(SecretSource::Env("SMTP_PASSWORD".into()))
+    );
+}
+
+/// The keys a struct with derived `Deserialize` accepts: serde's derive
+/// hands the list to `deserialize_struct`, so a field added to a Raw*
+/// struct shows up here without anyone listing it.
+fn keys_of<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Found;
+    impl fmt::Display for Found {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Found {}
+    impl serde::de::Error for Found {
+        fn custom<M: fmt::Display>(_: M) -> Found {
+            Found
+        }
+    }
+    struct Fields(Option<&'static [&'static str]>);
+    impl<'de> serde::Deserializer<'de> for &mut Fields {
+        type Error = Found;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
+            Err(Found)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Found> {
+            self.0 = Some(fields);
+            Err(Found)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields = Fields(None);
+    let _ = T::deserialize(&mut fields);
+    fields.0.expect("a struct with named fields")
+}
+
+/// The CONFIGURATION section of the manual, per subsection: its title and
+/// the keys it describes (each `.TP` entry that starts with a bold key).
+fn documented_keys() -> Vec<(String, Vec<String>)> {
+    let page = include_str!("../../man/tlsend.1");
+    let section = page
+        .split("\n.SH CONFIGURATION\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n.SH ").next())
+        .expect("man/tlsend.1 has a CONFIGURATION section");
+    section
+        .split("\n.SS ")
+        .skip(1)
+        .map(|sub| {
+            let (title, body) = sub.split_once('\n').unwrap_or((sub, ""));
+            let title = title
+                .trim_matches('"')
+                .replace("\\fI", "")
+                .replace("\\fR", "");
+            let keys = format!("\n{body}")
+                .split("\n.TP\n")
+                .skip(1)
+                .filter_map(|entry| entry.strip_prefix("\\fB"))
+                .filter_map(|entry| entry.split_once("\\fR").map(|(key, _)| key))
+                .map(|key| key.replace("\\-", "-"))
+                .collect();
+            (title, keys)
+        })
+        .collect()
+}
+
+// covers: UX4 (the manual documents every configuration key)
+#[test]
+fn the_manual_documents_every_configuration_key_and_no_other() {
+    let documented = documented_keys();
+    let keys_in = |title: &str| -> &[String] {
+        documented
+            .iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, keys)| keys.as_slice())
+            .unwrap_or_else(|| panic!("CONFIGURATION has no subsection {title:?}"))
+    };
+    let tables = [
+        (
+            "Top level",
+            keys_of::<RawConfig>(),
+            &["direct", "account"][..],
+        ),
+        ("[account.NAME]", keys_of::<RawAccount>(), &[][..]),
+        ("[direct]", keys_of::<RawDirect>(), &[][..]),
+    ];
+    for (title, keys, subtables) in tables {
+        let described = keys_in(title);
+        for key in keys.iter().filter(|k| !subtables.contains(k)) {
+            assert!(
+                described.iter().any(|d| d == key),
+                "man/tlsend.1, CONFIGURATION, {title}: key {key} is not documented \
+                 (add a .TP entry to build.rs and re-bless)"
+            );
+        }
+        for key in described {
+            assert!(
+                keys.contains(&key.as_str()),
+                "man/tlsend.1, CONFIGURATION, {title}: documents {key}, which is not a key"
+            );
+        }
+    }
+}
