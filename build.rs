@@ -148,10 +148,14 @@ means "4h"; default "off").
 .TP
 \fBaliases\fR = "\fIPATH\fR"
 An aliases file in the format of aliases(5) ("\fIname\fR: \fIaddress\fR,
-\fIname\fR, ..."; default \fI/etc/aliases\fR when it exists). A recipient
-that is a bare name (root, www\-data) is replaced by its targets,
-recursively; a name may have several, and a loop is an error. tlsend delivers
-nothing locally: the targets are addresses and other names.
+\fIname\fR, ..."; continuation lines start with white space; default
+\fI/etc/aliases\fR when it exists; "" for none). A recipient that is a bare
+name (root, www\-data) is replaced by its targets, recursively; a name may
+have several, a name in its own list stands for itself, and a loop is an
+error. tlsend delivers nothing locally: a name that leads to a command
+(|...), a file or :include: refuses the message. Lines that are not entries
+are ignored with a warning; \fBnewaliases\fR checks the file and builds
+nothing.
 .TP
 \fBqualify_domain\fR = "\fIDOMAIN\fR"
 The domain given to bare names, in the envelope and in the address fields
@@ -248,9 +252,11 @@ As at the top level, for this account.
 \fBset_from_header\fR = "auto" | "on" | "off"
 auto (the default): add a From field when the message has none, and
 rewrite the address of system mail (a bare name, or an address at this
-host's name) to the account's \fBfrom\fR, keeping the display name, so that
-the server takes it and replies reach a mailbox. on: always rewrite the
-address to \fBfrom\fR. off: never add or change a From field.
+host's name or localhost) to the account's \fBfrom\fR, keeping the display
+name or comment, so that the server takes it and replies reach a mailbox.
+on: always rewrite the address to \fBfrom\fR. off: never add or change a
+From field (a bare name in it is still qualified). With \fB\-F\fR, a
+rewritten From gets that display name instead.
 .TP
 \fBset_date_header\fR = "auto" | "off"
 auto (the default): add a Date field when the message has none. off: never.
