@@ -78,6 +78,9 @@ fn ux7_check_config_prints_the_resolved_request_and_runs_no_password_command() {
             "credentials: user \"alice\", password from password_command",
             "(not run by --check-config)",
             "TLS mode: default",
+            "domain for bare names: ",
+            "aliases: /etc/aliases when it exists",
+            "log: none",
         ],
     );
     assert!(

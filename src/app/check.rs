@@ -129,6 +129,20 @@ fn describe_config(
             request.qualification.source()
         ),
     });
+    lines.push(match &config.aliases {
+        config::AliasesFile::None => "aliases: none (aliases = \"\")".into(),
+        config::AliasesFile::File(path) => format!("aliases: {}", path.display()),
+        config::AliasesFile::System => format!(
+            "aliases: {} when it exists (read only when a bare name is sent to)",
+            super::local::SYSTEM_ALIASES
+        ),
+    });
+    lines.push(match (&request.log.file, request.log.syslog) {
+        (None, false) => "log: none".into(),
+        (Some(file), false) => format!("log: {}", file.display()),
+        (None, true) => "log: syslog (facility mail)".into(),
+        (Some(file), true) => format!("log: {} and syslog (facility mail)", file.display()),
+    });
     let mut report = lines.join("\n");
     report.push('\n');
     ConfigReport { report, problem }
