@@ -320,14 +320,11 @@ pub(super) fn check_server(invocation: &Invocation) -> Sysexit {
         }
         _ => None,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::io_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            say(&format!("cannot start the I/O runtime: {e}"));
-            return Sysexit::Software;
+        Err(stop) => {
+            say(&stop.message);
+            return stop.exit;
         }
     };
     let transcript = transcript(invocation.verbose > 0);

@@ -258,24 +258,28 @@ fn handle(
     env: &dyn Fn(&str) -> Option<OsString>,
     keep: &mut Keep,
 ) -> (Sysexit, Undelivered) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match io_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            let stop = Stop::new(
-                Sysexit::Software,
-                format!("cannot start the I/O runtime: {e}"),
-            );
-            return stopped(invocation, keep, stop);
-        }
+        Err(stop) => return stopped(invocation, keep, stop),
     };
     let finished = handle_in(&runtime, invocation, input, env, keep);
     // A password command that hangs is left behind, not waited for: the
     // run is over and the message is to be saved.
     runtime.shutdown_background();
     finished
+}
+
+/// The single-threaded runtime every network step of a run uses.
+fn io_runtime() -> Result<tokio::runtime::Runtime, Stop> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Stop::new(
+                Sysexit::Software,
+                format!("cannot start the I/O runtime: {e}"),
+            )
+        })
 }
 
 /// A stop before or outside delivery: said, and every recipient undelivered.

@@ -533,14 +533,11 @@ pub(super) fn run(invocation: &Invocation) -> Sysexit {
     if let Err(e) = queue.create_entries_dir() {
         return unreadable(&queue, &e);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::io_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            say(&format!("cannot start the I/O runtime: {e}"));
-            return Sysexit::Software;
+        Err(stop) => {
+            say(&stop.message);
+            return stop.exit;
         }
     };
     let mut interrupts = {
