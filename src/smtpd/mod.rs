@@ -512,18 +512,10 @@ impl Dialogue<'_> {
         for (keyword, value) in parameters {
             let applied = match keyword.as_str() {
                 "SIZE" => parse_size(value).map(|n| transaction.size = Some(n)),
-                "BODY" => match value.map(str::to_ascii_uppercase).as_deref() {
-                    Some("7BIT") => Ok(transaction.body = Some(Body::SevenBit)),
-                    Some("8BITMIME") => Ok(transaction.body = Some(Body::EightBitMime)),
-                    _ => Err(syntax("BODY is 7BIT or 8BITMIME")),
-                },
+                "BODY" => parse_body(value).map(|body| transaction.body = Some(body)),
                 "SMTPUTF8" => no_value(&keyword, value).map(|()| transaction.smtputf8 = true),
                 "REQUIRETLS" => no_value(&keyword, value).map(|()| transaction.requiretls = true),
-                "RET" => match value.map(str::to_ascii_uppercase).as_deref() {
-                    Some("FULL") => Ok(transaction.ret = Some(Ret::Full)),
-                    Some("HDRS") => Ok(transaction.ret = Some(Ret::Hdrs)),
-                    _ => Err(syntax("RET is FULL or HDRS")),
-                },
+                "RET" => parse_ret(value).map(|ret| transaction.ret = Some(ret)),
                 "ENVID" => parse_envid(value).map(|envid| transaction.envid = Some(envid)),
                 _ => Err(unknown_parameter(&keyword)),
             };
@@ -656,6 +648,25 @@ fn no_value(keyword: &str, value: Option<&str>) -> Result<(), Reply> {
     match value {
         None => Ok(()),
         Some(_) => Err(syntax(format!("{keyword} takes no value"))),
+    }
+}
+
+/// RFC 6152 and RFC 1652: `BODY=7BIT` or `BODY=8BITMIME` (BINARYMIME
+/// needs CHUNKING, which is not offered).
+fn parse_body(value: Option<&str>) -> Result<Body, Reply> {
+    match value.map(str::to_ascii_uppercase).as_deref() {
+        Some("7BIT") => Ok(Body::SevenBit),
+        Some("8BITMIME") => Ok(Body::EightBitMime),
+        _ => Err(syntax("BODY is 7BIT or 8BITMIME")),
+    }
+}
+
+/// RFC 3461 4.3: `RET=FULL` or `RET=HDRS`.
+fn parse_ret(value: Option<&str>) -> Result<Ret, Reply> {
+    match value.map(str::to_ascii_uppercase).as_deref() {
+        Some("FULL") => Ok(Ret::Full),
+        Some("HDRS") => Ok(Ret::Hdrs),
+        _ => Err(syntax("RET is FULL or HDRS")),
     }
 }
 
