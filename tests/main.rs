@@ -10,5 +10,6 @@ mod interop;
 mod mx;
 mod postfix;
 mod queue;
+mod serve;
 mod submission;
 mod validate;
