@@ -556,3 +556,55 @@ fn in13_a_hand_written_dialogue_over_a_pipe() {
     assert_eq!(lines.len(), 6);
     assert!(server.messages()[0].text().contains("Subject: script\r\n"));
 }
+
+// covers: IN13
+#[test]
+fn in13_a_signal_between_messages_ends_the_dialogue() {
+    // After a first delivery (whose runtime caught SIGTERM for its own
+    // use), a SIGTERM while tlsend waits for the next command still ends it.
+    use std::io::{BufRead, BufReader, Write};
+    let server = server(Behaviour::default());
+    let mut tlsend = relay_to(&server);
+    tlsend.arg("-bs");
+    let mut child = tlsend.spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin
+        .write_all(
+            b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n\
+              Subject: before the signal\r\n\r\nhi\r\n.\r\n",
+        )
+        .unwrap();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "tlsend closed stdout"
+        );
+        if line.starts_with("250 2.0.0 Ok: delivered") {
+            break;
+        }
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "tlsend -bs outlived SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    drop(stdin);
+    assert_eq!(server.messages().len(), 1);
+}
