@@ -26,7 +26,7 @@ complete -c tlsend -s R -d 'What a bounce returns: full or hdrs (require mode se
 complete -c tlsend -s V -d 'Envelope identifier for delivery status notifications.' -r
 complete -c tlsend -s O -d 'requiretls=yes (same as --require-tls) or requiretls=no (same as --tls-optional); other options are ignored.' -r
 complete -c tlsend -s o -d 'Sendmail options: -oi as -i; -odi, -odb, -odq delivery mode; -oem, -oep, -oeq, -oew error mode; every other -oX... is ignored. "-o x value" (a separate one-letter option other than i, m, 7, 8) takes the next argument as its value.' -r
-complete -c tlsend -s b -d '-bm send (default), -bp list the queue, -bs SMTP on standard input, -bi rebuild aliases (nothing to do); -bh and -bH are ignored.' -r
+complete -c tlsend -s b -d '-bm send (default), -bp list the queue, -bs an SMTP dialogue on standard input and output (one or more messages), -bi rebuild aliases (nothing to do); -bh and -bH are ignored.' -r
 complete -c tlsend -s q -d 'Run the queue: -q tries every entry now; -q<interval> (-q15m, -q1h) runs it every interval until stopped, honouring backoff; -qI<id> one entry; -qR<domain> entries with a recipient there.' -r
 complete -c tlsend -l remove-queued -d 'Delete queue entry ID (as -bp shows it) without sending it.' -r
 complete -c tlsend -s C -d 'Read the configuration from FILE (/dev/null for none).' -r

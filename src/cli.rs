@@ -356,7 +356,8 @@ pub fn command() -> Command {
                 "b",
                 'b',
                 "MODE",
-                "-bm send (default), -bp list the queue, -bs SMTP on standard input, -bi rebuild \
+                "-bm send (default), -bp list the queue, -bs an SMTP dialogue on standard input and \
+                 output (one or more messages), -bi rebuild \
                  aliases (nothing to do); -bh and -bH are ignored.",
             ),
             Arg::new("q")

@@ -28,6 +28,7 @@ pub mod queue;
 pub mod request;
 pub mod route;
 pub mod smtp;
+pub mod smtpd;
 pub mod status;
 pub mod text;
 pub mod tls;

@@ -14,5 +14,6 @@ mod log;
 mod mx;
 mod postfix;
 mod queue;
+mod serve;
 mod submission;
 mod validate;

@@ -10,6 +10,7 @@ mod check;
 mod direct;
 mod local;
 mod queue;
+mod serve;
 mod submission;
 
 use std::ffi::OsString;
@@ -71,12 +72,7 @@ pub fn run(argv: Vec<OsString>) -> Sysexit {
         Action::Nothing => Sysexit::Ok,
         Action::CheckConfig => guarded(|| check::check_config(&invocation)),
         Action::CheckServer => guarded(|| check::check_server(&invocation)),
-        Action::SmtpStdio => {
-            say(
-                "-bs (an SMTP dialogue on standard input) is not supported yet; pipe the message to tlsend instead",
-            );
-            Sysexit::Usage
-        }
+        Action::SmtpStdio => serve::run(&invocation),
     }
 }
 
@@ -140,6 +136,10 @@ struct Keep {
     queueable: Option<queue::Queueable>,
     /// What the log lines of this run say, once the configuration is read.
     log: Option<LogContext>,
+    /// An SMTP client (-bs) is told the outcome in the reply to its final
+    /// dot: a message that no one got and no queue took stays the
+    /// client's, so it is neither saved nor mailed back.
+    answering: bool,
 }
 
 /// The parts of the log lines (UX6) that are the same for every recipient.
@@ -190,6 +190,24 @@ fn local_failure(status: EnhancedCode, exit: Sysexit, detail: impl Into<String>)
 }
 
 fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
+    send_message(invocation, stdin, false).exit
+}
+
+/// What became of one message.
+pub(crate) struct Sent {
+    /// The exit status a piped run ends with.
+    pub exit: Sysexit,
+    /// The recipients a server took the message for.
+    pub delivered: Vec<String>,
+    /// The queue entry that holds the message for the others, if one does.
+    pub queued: Option<queue::Queued>,
+    /// The recipients that neither got it nor are queued, each with why.
+    pub undelivered: Undelivered,
+}
+
+/// Reads one message from `stdin` and delivers it (or queues it, or saves
+/// it); `answering` for an SMTP client that is told the outcome.
+fn send_message(invocation: &Invocation, stdin: impl Read, answering: bool) -> Sent {
     let options = InputOptions {
         dot_ends_input: invocation.dot_ends_input,
         ..InputOptions::default()
@@ -200,7 +218,21 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
             say(&format!(
                 "reading the message from standard input failed: {e}; nothing was sent"
             ));
-            return Sysexit::IoErr;
+            let why = local_failure(
+                codes::STOPPED,
+                Sysexit::IoErr,
+                format!("the message could not be read: {e}"),
+            );
+            return Sent {
+                exit: Sysexit::IoErr,
+                delivered: Vec::new(),
+                queued: None,
+                undelivered: invocation
+                    .recipients
+                    .iter()
+                    .map(|r| (r.clone(), why.clone()))
+                    .collect(),
+            };
         }
     };
     if let Some(note) = &input.spool_fallback {
@@ -216,6 +248,7 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         queue: config::QueueSettings::default(),
         queueable: None,
         log: None,
+        answering,
     };
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
         handle(invocation, &input, &env, &mut keep)
@@ -233,21 +266,46 @@ fn send(invocation: &Invocation, stdin: impl Read) -> Sysexit {
         }
     };
     let log = Log::new();
+    let delivered: Vec<String> = keep
+        .recipients
+        .iter()
+        .map(|r| r.to_string())
+        .filter(|r| !undelivered.iter().any(|(u, _)| u == r))
+        .collect();
     if exit == Sysexit::Ok {
         log_run(&log, invocation, &keep, &undelivered, None);
-        return exit;
+        return Sent {
+            exit,
+            delivered,
+            queued: None,
+            undelivered,
+        };
     }
-    let (exit, left, queued_as) =
+    let (exit, queued, left) =
         queue::keep_for_later(invocation, &input, &keep, exit, undelivered.clone(), &env);
-    log_run(&log, invocation, &keep, &undelivered, queued_as.as_deref());
-    if let Some(undelivered) = left {
+    log_run(
+        &log,
+        invocation,
+        &keep,
+        &undelivered,
+        queued.as_ref().map(|q| q.id.as_str()),
+    );
+    let told = answering && delivered.is_empty() && queued.is_none();
+    if let Some(undelivered) = &left
+        && !told
+    {
         let undelivered = undelivered
-            .into_iter()
-            .map(|(recipient, failure)| (recipient, failure.to_string()))
+            .iter()
+            .map(|(recipient, failure)| (recipient.clone(), failure.to_string()))
             .collect();
         save_dead_letter(&input, &keep, undelivered, &env);
     }
-    exit
+    Sent {
+        exit,
+        delivered,
+        queued,
+        undelivered: left.unwrap_or_default(),
+    }
 }
 
 /// Everything after the message was read: the exit status, and the
@@ -378,7 +436,9 @@ fn handle_in(
         Ok(outcome) => {
             report(&outcome, verbose);
             drop(delivery);
-            if invocation.error_mode == Some(cli::ErrorMode::Mail) {
+            if invocation.error_mode == Some(cli::ErrorMode::Mail)
+                && (!keep.answering || queue::answer_is_250(&outcome, keep, invocation, env))
+            {
                 queue::mail_back(
                     runtime,
                     &mut interrupts,

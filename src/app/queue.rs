@@ -102,10 +102,37 @@ fn in_service(
     Ok(Some(target))
 }
 
+/// A queue entry made for a message's undelivered recipients.
+pub(crate) struct Queued {
+    pub id: String,
+    /// The recipients it holds, as given.
+    pub recipients: Vec<String>,
+}
+
+/// `-bs`: whether the reply to the final dot is to be 250 because a server
+/// took the message for someone, or because the queue in service is to take
+/// those that may still get it. Then the sender must hear of the permanent
+/// failures by mail; otherwise the reply tells of them.
+pub(super) fn answer_is_250(
+    outcome: &Outcome,
+    keep: &Keep,
+    invocation: &Invocation,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> bool {
+    outcome.recipients.iter().any(|r| r.result.is_ok())
+        || (outcome
+            .undelivered()
+            .any(|(_, failure)| failure.classified.is_temporary())
+            && matches!(
+                in_service(&keep.queue, invocation.delivery, env),
+                Ok(Some(_))
+            ))
+}
+
 /// FAIL3: after a run that did not deliver to everyone, queues the
 /// recipients that may still get the message when a queue is in service.
-/// Returns the exit status, unless the queue took every recipient those
-/// left for dead.letter, and the queue id if it took some.
+/// Returns the exit status, the entry made if one was, and, unless the
+/// queue took every recipient, those left for dead.letter.
 pub(super) fn keep_for_later(
     invocation: &Invocation,
     input: &Input,
@@ -113,21 +140,21 @@ pub(super) fn keep_for_later(
     exit: Sysexit,
     undelivered: Undelivered,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> (Sysexit, Option<Undelivered>, Option<String>) {
+) -> (Sysexit, Option<Queued>, Option<Undelivered>) {
     // A panic is reported as one (FAIL7, exit 70), with the message in
     // dead.letter: the run that failed is not to be trusted with the queue.
     let Some(queueable) = &keep.queueable else {
-        return (exit, Some(undelivered), None);
+        return (exit, None, Some(undelivered));
     };
     if exit == Sysexit::Software {
-        return (exit, Some(undelivered), None);
+        return (exit, None, Some(undelivered));
     }
     let target = match in_service(&keep.queue, invocation.delivery, env) {
         Ok(Some(target)) => target,
-        Ok(None) => return (exit, Some(undelivered), None),
+        Ok(None) => return (exit, None, Some(undelivered)),
         Err(e) => {
             say(&format!("warning: the message cannot be queued: {e}"));
-            return (exit, Some(undelivered), None);
+            return (exit, None, Some(undelivered));
         }
     };
     let (later, failed): (Undelivered, Undelivered) = undelivered
@@ -143,7 +170,7 @@ pub(super) fn keep_for_later(
         })
         .collect();
     if recipients.is_empty() || recipients.len() != later.len() {
-        return (exit, Some(later.into_iter().chain(failed).collect()), None);
+        return (exit, None, Some(later.into_iter().chain(failed).collect()));
     }
     let queue_only = invocation.delivery == Some(DeliveryMode::Queue);
     let now = fault::now();
@@ -192,14 +219,18 @@ pub(super) fn keep_for_later(
                 ));
             }
             let exit = exit::for_outcomes(failed.iter().map(|(_, f)| Some(&f.classified)));
-            (exit, (!failed.is_empty()).then_some(failed), Some(id))
+            let queued = Queued {
+                id,
+                recipients: later.into_iter().map(|(r, _)| r).collect(),
+            };
+            (exit, Some(queued), (!failed.is_empty()).then_some(failed))
         }
         Err(e) => {
             say(&format!(
                 "the message could not be queued in {}: {e}",
                 target.queue.root.display()
             ));
-            (exit, Some(later.into_iter().chain(failed).collect()), None)
+            (exit, None, Some(later.into_iter().chain(failed).collect()))
         }
     }
 }

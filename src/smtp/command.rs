@@ -192,6 +192,34 @@ pub fn xtext(text: &str) -> String {
     out
 }
 
+/// Reverses [`xtext`]: `+HH` becomes the octet HH (upper- or lower-case
+/// hex taken); `None` for text that is not xtext (a byte outside "!" to
+/// "~", "=", a "+" without two hex digits) or does not decode to UTF-8.
+pub fn xtext_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'=' => return None,
+            b'!'..=b'~' => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +391,11 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(xtext(input), expected, "{input}");
+            assert_eq!(xtext_decode(expected).as_deref(), Some(input), "{expected}");
+        }
+        assert_eq!(xtext_decode("a+2bb").as_deref(), Some("a+b"));
+        for bad in ["a=b", "a b", "+2", "+G0", "+FF", "\u{e9}"] {
+            assert_eq!(xtext_decode(bad), None, "{bad:?}");
         }
     }
 }

@@ -211,6 +211,24 @@ impl Tlsend {
     }
 
     fn spawn_command(&self, mut command: Command) -> std::process::Child {
+        self.prepare(&mut command);
+        command.spawn().expect("run tlsend")
+    }
+
+    /// Starts the binary with its standard input and output on `stdio`
+    /// (one end of a socket pair, as an SMTP client's for `-bs`), and
+    /// standard error piped.
+    pub fn spawn_on(&self, stdio: std::os::unix::net::UnixStream) -> std::process::Child {
+        let mut command = Command::new(&self.program);
+        self.prepare(&mut command);
+        let output = stdio.try_clone().expect("duplicate the socket");
+        command
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(stdio)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(output)));
+        command.spawn().expect("run tlsend")
+    }
+
+    fn prepare(&self, command: &mut Command) {
         command
             .args(&self.args)
             .env_clear()
@@ -228,7 +246,6 @@ impl Tlsend {
         for key in &self.removed {
             command.env_remove(key);
         }
-        command.spawn().expect("run tlsend")
     }
 
     /// Runs the binary to its end and collects its output. Kills it and
