@@ -59,9 +59,11 @@ const ADDRESS_FIELDS: &[&str] = &[
     "Errors-To",
 ];
 
-/// Top-level labels that name no real domain: special-use names (RFC
-/// 6761, RFC 6762's `local`, RFC 8375's `home.arpa`) and the conventional
-/// `localdomain`, `lan` and `internal`. Mail to them bounces, late.
+/// Endings that name no real domain: special-use names (RFC 6761, RFC
+/// 6762's `local`, RFC 7686's `onion`, RFC 8375's `home.arpa`, RFC 9476's
+/// `alt`), the names ICANN will never delegate (`corp`, `home`, `mail`,
+/// `internal`), and those installers and home routers hand out
+/// (`localdomain`, `lan`, AVM's `fritz.box`). Mail to them bounces, late.
 const LOCAL_ONLY: &[&str] = &[
     "localdomain",
     "localhost",
@@ -70,14 +72,24 @@ const LOCAL_ONLY: &[&str] = &[
     "internal",
     "invalid",
     "test",
+    "example",
+    "onion",
+    "alt",
+    "home",
+    "corp",
+    "mail",
     "home.arpa",
+    "fritz.box",
 ];
 
-/// Whether `name` is a domain mail can be addressed to: it has a dot and
-/// does not end in a local-only label.
+/// Whether `name` is a domain mail can be addressed to: it has a dot,
+/// its top-level label is not a number, and it does not end in a
+/// local-only name.
 pub fn is_real_domain(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let top = name.rsplit('.').next().unwrap_or_default();
     name.contains('.')
+        && !top.bytes().all(|b| b.is_ascii_digit())
         && Address::from_parts("postmaster", Some(&name)).is_ok()
         && !LOCAL_ONLY
             .iter()

@@ -54,6 +54,16 @@ fn in12_only_a_real_domain_qualifies() {
         ("box", Some("box.LOCAL"), None),
         ("box", Some("box.home.arpa"), None),
         ("box", Some("box.internal"), None),
+        // Names home routers and installers hand out, which no DNS knows.
+        ("box", Some("box.fritz.box"), None),
+        ("box", Some("box.home"), None),
+        ("box", Some("box.corp"), None),
+        ("box", Some("box.example"), None),
+        ("box", Some("box.onion"), None),
+        ("box", Some("box.alt"), None),
+        ("box", Some("box.168"), None),
+        ("box", Some("box.example.com"), Some("box.example.com")),
+        ("box", Some("box.home.example.org"), Some("box.home.example.org")),
         ("mail.example.org", Some("Mail.Example.org."), Some("mail.example.org")),
     ];
     for (short, full, expected) in cases {
