@@ -153,9 +153,10 @@ An aliases file in the format of aliases(5) ("\fIname\fR: \fIaddress\fR,
 name (root, www\-data) is replaced by its targets, recursively; a name may
 have several, a name in its own list stands for itself, and a loop is an
 error. tlsend delivers nothing locally: a name that leads to a command
-(|...), a file or :include: refuses the message. Lines that are not entries
-are ignored with a warning; \fBnewaliases\fR checks the file and builds
-nothing.
+(|...), a file or :include: refuses the message, and so does a name whose
+entry cannot be read; other lines that are not entries are ignored with a
+warning. \fB\e\fR\fIname\fR is the name itself, not looked up again.
+\fBnewaliases\fR checks the file and builds nothing.
 .TP
 \fBqualify_domain\fR = "\fIDOMAIN\fR"
 The domain given to bare names, in the envelope and in the address fields

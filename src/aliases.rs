@@ -25,6 +25,12 @@ enum Target {
     Address(Address),
     /// A command, a file or an include list, as written: not deliverable here.
     Local(String),
+    /// `\\name`: the name itself, never expanded again (sendmail's way to
+    /// keep a copy for the local user, `root: \\root, ops@example.org`).
+    Verbatim(Address),
+    /// The entry could not be read (why): the name is refused when used,
+    /// never taken for a name without an alias.
+    Broken(String),
 }
 
 /// One name's entry.
@@ -70,6 +76,13 @@ pub enum AliasError {
     Loop { origin: PathBuf, chain: Vec<String> },
     /// Aliases of aliases deeper than [`MAX_DEPTH`].
     TooDeep { origin: PathBuf, name: String },
+    /// The name's entry could not be read.
+    Broken {
+        origin: PathBuf,
+        line: usize,
+        name: String,
+        why: String,
+    },
     /// The name expands to a command, a file or an include list.
     Local {
         origin: PathBuf,
@@ -91,6 +104,16 @@ impl fmt::Display for AliasError {
             AliasError::TooDeep { origin, name } => write!(
                 f,
                 "{}: alias \"{name}\" leads through more than {MAX_DEPTH} aliases",
+                origin.display()
+            ),
+            AliasError::Broken {
+                origin,
+                line,
+                name,
+                why,
+            } => write!(
+                f,
+                "{}:{line}: the entry for \"{name}\" cannot be read ({why}); fix it",
                 origin.display()
             ),
             AliasError::Local {
@@ -137,7 +160,31 @@ impl Aliases {
                         aliases.entries.insert(key, Entry { line, targets });
                     }
                 }
-                Err(message) => warnings.push(warn(format!("{message}; the line is ignored"))),
+                Err(message) => {
+                    // A name whose entry is broken must not pass for a
+                    // name without one: mail to it would go to
+                    // name@domain instead of where the file sends it.
+                    let name = logical
+                        .split_once(':')
+                        .and_then(|(name, _)| entry_name(name).ok())
+                        .filter(|_| !logical.starts_with([' ', '\t']))
+                        .filter(|name| Address::from_parts(name, None).is_ok());
+                    match name {
+                        Some(name) if !aliases.has(name) => {
+                            warnings.push(warn(format!(
+                                "{message}; mail to \"{name}\" is refused until it is fixed"
+                            )));
+                            aliases.entries.insert(
+                                name.to_lowercase(),
+                                Entry {
+                                    line,
+                                    targets: vec![Target::Broken(message)],
+                                },
+                            );
+                        }
+                        _ => warnings.push(warn(format!("{message}; the line is ignored"))),
+                    }
+                }
             }
         }
         (aliases, warnings)
@@ -246,6 +293,15 @@ impl Walk<'_> {
                         target: text.clone(),
                     });
                 }
+                Target::Broken(why) => {
+                    return Err(AliasError::Broken {
+                        origin: self.aliases.origin.clone(),
+                        line: entry.line,
+                        name: key,
+                        why: why.clone(),
+                    });
+                }
+                Target::Verbatim(name) => self.emit(name),
                 // The name in its own list is the name itself, delivered
                 // as it is rather than expanded again.
                 Target::Address(own)
@@ -291,6 +347,19 @@ fn parse_entry(line: &str) -> Result<(String, Vec<Target>), String> {
     let Some((name, value)) = line.split_once(':') else {
         return Err("not a \"name: address, …\" entry".into());
     };
+    let name = entry_name(name)?;
+    let mut targets = Vec::new();
+    for item in split_targets(value)? {
+        targets.push(target(&item)?);
+    }
+    if targets.is_empty() {
+        return Err(format!("\"{name}\" has no address"));
+    }
+    Ok((name.to_string(), targets))
+}
+
+/// The name before the colon of an entry.
+fn entry_name(name: &str) -> Result<&str, String> {
     let name = name.trim();
     let name = name
         .strip_prefix('"')
@@ -302,14 +371,7 @@ fn parse_entry(line: &str) -> Result<(String, Vec<Target>), String> {
     if name.chars().any(char::is_control) {
         return Err("the name holds a control character".into());
     }
-    let mut targets = Vec::new();
-    for item in split_targets(value)? {
-        targets.push(target(&item)?);
-    }
-    if targets.is_empty() {
-        return Err(format!("\"{name}\" has no address"));
-    }
-    Ok((name.to_string(), targets))
+    Ok(name)
 }
 
 /// The comma-separated items of a value, quotes respected.
@@ -355,6 +417,11 @@ fn target(item: &str) -> Result<Target, String> {
     let lower = unquoted.to_ascii_lowercase();
     if unquoted.starts_with(['|', '/']) || lower.starts_with(":include:") {
         return Ok(Target::Local(unquoted.to_string()));
+    }
+    if let Some(name) = item.strip_prefix('\\') {
+        return Address::parse(name)
+            .map(Target::Verbatim)
+            .map_err(|e| format!("{item:?} is not an address: {e}"));
     }
     Address::parse(item)
         .map(Target::Address)
@@ -452,6 +519,37 @@ mod tests {
         assert_eq!(expand(&file, &["other"]).unwrap(), ["other"]);
     }
 
+    // covers: IN12
+    #[test]
+    fn in12_a_broken_entry_refuses_its_name_instead_of_dropping_the_alias() {
+        let (file, warnings) = Aliases::parse(
+            "root: ops@example.org, Ops <oncall@example.org\n",
+            Path::new("/etc/aliases"),
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("\"root\" is refused"),
+            "{warnings:?}"
+        );
+        let error = expand(&file, &["root"]).unwrap_err();
+        assert!(
+            matches!(&error, AliasError::Broken { line: 1, name, .. } if name == "root"),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with("/etc/aliases:1: "), "{error}");
+    }
+
+    // covers: IN12
+    #[test]
+    fn in12_a_backslashed_name_is_kept_as_it_is() {
+        let file = aliases("root: \\root, ops@example.org\nadmin: \\root\n");
+        assert_eq!(
+            expand(&file, &["root"]).unwrap(),
+            ["root", "ops@example.org"]
+        );
+        assert_eq!(expand(&file, &["admin"]).unwrap(), ["root"]);
+    }
+
     #[test]
     fn deep_chains_end_with_an_error_not_a_stack_overflow() {
         let text: String = (0..200).map(|i| format!("n{i}: n{}\n", i + 1)).collect();
@@ -473,8 +571,15 @@ mod tests {
         let lines: Vec<usize> = warnings.iter().map(|w| w.line).collect();
         assert_eq!(lines, [2, 4, 5, 6, 7], "{warnings:?}");
         assert!(warnings[3].to_string().starts_with("/etc/aliases:6: "));
-        assert_eq!(file.len(), 1);
+        assert_eq!(file.names(), ["empty", "good", "q"]);
         // The first entry for a name wins, as with Postfix.
         assert_eq!(expand(&file, &["good"]).unwrap(), ["a@example.org"]);
+        // A name whose entry is broken is refused, not sent as it is.
+        for name in ["empty", "q"] {
+            assert!(matches!(
+                expand(&file, &[name]),
+                Err(AliasError::Broken { .. })
+            ));
+        }
     }
 }

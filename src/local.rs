@@ -59,9 +59,11 @@ const ADDRESS_FIELDS: &[&str] = &[
     "Errors-To",
 ];
 
-/// Top-level labels that name no real domain: special-use names (RFC
-/// 6761, RFC 6762's `local`, RFC 8375's `home.arpa`) and the conventional
-/// `localdomain`, `lan` and `internal`. Mail to them bounces, late.
+/// Endings that name no real domain: special-use names (RFC 6761, RFC
+/// 6762's `local`, RFC 7686's `onion`, RFC 8375's `home.arpa`, RFC 9476's
+/// `alt`), the names ICANN will never delegate (`corp`, `home`, `mail`,
+/// `internal`), and those installers and home routers hand out
+/// (`localdomain`, `lan`, AVM's `fritz.box`). Mail to them bounces, late.
 const LOCAL_ONLY: &[&str] = &[
     "localdomain",
     "localhost",
@@ -70,14 +72,24 @@ const LOCAL_ONLY: &[&str] = &[
     "internal",
     "invalid",
     "test",
+    "example",
+    "onion",
+    "alt",
+    "home",
+    "corp",
+    "mail",
     "home.arpa",
+    "fritz.box",
 ];
 
-/// Whether `name` is a domain mail can be addressed to: it has a dot and
-/// does not end in a local-only label.
+/// Whether `name` is a domain mail can be addressed to: it has a dot,
+/// its top-level label is not a number, and it does not end in a
+/// local-only name.
 pub fn is_real_domain(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let top = name.rsplit('.').next().unwrap_or_default();
     name.contains('.')
+        && !top.bytes().all(|b| b.is_ascii_digit())
         && Address::from_parts("postmaster", Some(&name)).is_ok()
         && !LOCAL_ONLY
             .iter()
@@ -282,18 +294,19 @@ pub fn rewrite_from(header: &mut Header, policy: &FromPolicy<'_>) -> Result<bool
         // is written afresh. Otherwise only the addresses change.
         let afresh = (policy.full_name.is_some() && found.len() == 1)
             || (policy.rewrite == FromRewrite::On && found.len() > 1);
-        let new_value = if afresh {
+        let written = if afresh {
             compose::from_value(policy.full_name, from)
+                .map_err(|e| LocalError(format!("-F: cannot build the From field: {e}")))
+                .and_then(|new_value| {
+                    header
+                        .replace(index, "From", &new_value)
+                        .map_err(|e| LocalError(format!("rewriting From: {e}")))
+                })
         } else {
-            Ok(splice(
-                &value,
-                rewrite.iter().map(|l| (&l.span, from.to_string())),
-            ))
-        }
-        .map_err(|e| LocalError(format!("-F: cannot build the From field: {e}")))?;
-        header
-            .replace(index, "From", &new_value)
-            .map_err(|e| LocalError(format!("rewriting From: {e}")))?;
+            let edits = rewrite.iter().map(|l| (&l.span, from.to_string()));
+            value.splice_into(header, index, edits)
+        };
+        written?;
         changed = true;
     }
     Ok(changed)
@@ -327,10 +340,7 @@ pub fn qualify_header(
             let qualified = qualification.qualify(l.address.clone(), &what)?;
             edits.push((&l.span, qualified.to_string()));
         }
-        let new_value = splice(&value, edits.into_iter());
-        header
-            .replace(index, &name, &new_value)
-            .map_err(|e| LocalError(format!("qualifying the {name} field: {e}")))?;
+        value.splice_into(header, index, edits.into_iter())?;
     }
     Ok(())
 }
@@ -346,31 +356,79 @@ fn field_indexes(header: &Header, names: &[&str]) -> Vec<usize> {
         .collect()
 }
 
-/// The field's unfolded value and its addresses with their places; `None`
-/// when it is not UTF-8 or not an address list (left untouched).
-fn located(header: &Header, index: usize) -> Option<(String, Vec<message::Located>)> {
-    let field = header.fields().get(index)?;
-    std::str::from_utf8(field.raw_value()).ok()?;
-    let value = field.unfolded_value();
-    let found = message::parse_located(&value).ok()?;
-    Some((value, found))
+/// A field's value as written (folded) and unfolded, to find addresses
+/// in the one and edit the other.
+struct Value {
+    /// The text after the colon, folding and all.
+    raw: String,
+    /// For each byte of the unfolded, trimmed value, its place in `raw`.
+    places: Vec<usize>,
 }
 
-/// `value` with each span replaced by its text; spans are in order and
-/// do not overlap (they come from one parse).
-fn splice<'a>(
-    value: &str,
-    edits: impl Iterator<Item = (&'a std::ops::Range<usize>, String)>,
-) -> String {
-    let mut out = String::with_capacity(value.len() + 32);
-    let mut at = 0;
-    for (span, text) in edits {
-        out.push_str(value.get(at..span.start).unwrap_or_default());
-        out.push_str(&text);
-        at = span.end;
+impl Value {
+    /// `edits` (spans of the unfolded value, in order, not overlapping)
+    /// made in the field as written, so that its folding is kept: a long
+    /// To field stays within the line limit.
+    fn splice_into<'a>(
+        &self,
+        header: &mut Header,
+        index: usize,
+        edits: impl Iterator<Item = (&'a std::ops::Range<usize>, String)>,
+    ) -> Result<(), LocalError> {
+        let mut out = String::with_capacity(self.raw.len() + 32);
+        let mut at = 0;
+        for (span, text) in edits {
+            let (Some(&start), Some(&last)) = (
+                self.places.get(span.start),
+                self.places.get(span.end.saturating_sub(1)),
+            ) else {
+                continue;
+            };
+            out.push_str(self.raw.get(at..start).unwrap_or_default());
+            out.push_str(&text);
+            at = last + 1;
+        }
+        out.push_str(self.raw.get(at..).unwrap_or_default());
+        header.replace_value(index, &out).map_err(|e| {
+            LocalError(format!(
+                "editing the addresses of the message's header: {e}"
+            ))
+        })
     }
-    out.push_str(value.get(at..).unwrap_or_default());
-    out
+}
+
+/// The field's value and its addresses with their places in the
+/// unfolded value; `None` when it is not UTF-8 or not an address list
+/// (left untouched).
+fn located(header: &Header, index: usize) -> Option<(Value, Vec<message::Located>)> {
+    let field = header.fields().get(index)?;
+    let raw = std::str::from_utf8(field.raw_value()).ok()?;
+    // Unfolding (RFC 5322 3.2.2) removes each CRLF; remember where every
+    // other byte was, then trim as the unfolded value is trimmed.
+    let mut unfolded = String::with_capacity(raw.len());
+    let mut places = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("\r\n") {
+            rest = &rest[2..];
+            continue;
+        }
+        let at = raw.len() - rest.len();
+        unfolded.push(c);
+        places.extend(at..at + c.len_utf8());
+        rest = &rest[c.len_utf8()..];
+    }
+    let lead = unfolded.len() - unfolded.trim_start().len();
+    let value = unfolded.trim();
+    places.drain(..lead);
+    places.truncate(value.len());
+    debug_assert_eq!(value, field.unfolded_value());
+    let found = message::parse_located(value).ok()?;
+    let value = Value {
+        raw: raw.to_string(),
+        places,
+    };
+    Some((value, found))
 }
 
 #[cfg(test)]

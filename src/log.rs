@@ -334,15 +334,25 @@ fn syslog_message(severity: u8, stamp: &str, pid: u32, fields: &str) -> String {
     format!("<{}>{stamp} tlsend[{pid}]: {fields}", MAIL * 8 + severity)
 }
 
-/// Opens the log for appending, created 0600. In a directory others may
-/// write to (/tmp), a symbolic link is not followed: someone else could
-/// have planted it to make tlsend write into another file. A FIFO or other
-/// special file that would block is refused rather than waited on.
+/// Opens the log for appending, created 0600. In a directory someone else
+/// may write to (/tmp, or Ubuntu's /var/log, root:syslog 0775, or another
+/// user's), a symbolic link is not followed: that someone could have
+/// planted it to make tlsend, perhaps running as root, write into another
+/// file. A FIFO or other special file that would block is refused rather
+/// than waited on.
 fn open_log_file(path: &Path) -> io::Result<File> {
+    let me = rustix::process::geteuid().as_raw();
     let shared_dir = path
         .parent()
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }
+        })
         .and_then(|dir| std::fs::metadata(dir).ok())
-        .is_some_and(|m| m.mode() & 0o002 != 0);
+        .is_none_or(|m| m.mode() & 0o022 != 0 || (m.uid() != me && m.uid() != 0));
     let mut flags = rustix::fs::OFlags::NONBLOCK.bits() as i32;
     if shared_dir {
         flags |= rustix::fs::OFlags::NOFOLLOW.bits() as i32;
@@ -495,6 +505,13 @@ mod tests {
         let target = dir.path().join("victim");
         std::fs::write(&target, "").unwrap();
         let link = shared.join("tlsend.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(open_log_file(&link).is_err());
+        // A group may write here (Ubuntu's /var/log is root:syslog 0775).
+        let group = dir.path().join("group");
+        std::fs::create_dir(&group).unwrap();
+        std::fs::set_permissions(&group, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let link = group.join("tlsend.log");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(open_log_file(&link).is_err());
         // A private directory's link is the owner's choice.

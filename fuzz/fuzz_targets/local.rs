@@ -52,8 +52,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(unique.len(), out.len(), "{out:?}");
             // Expanding the result again changes nothing: what is left
             // is addresses, names without an alias, and names in their
-            // own lists.
-            if let Ok(again) = aliases.expand(&out) {
+            // own lists (a `\name` is kept without looking it up, so a
+            // file with one may expand further).
+            if !file.contains('\\')
+                && let Ok(again) = aliases.expand(&out)
+            {
                 assert_eq!(again, out);
             }
         }

@@ -209,16 +209,19 @@ fn login_text(login: &Login) -> String {
 /// the secret: a password file that is missing or open to others, an
 /// environment variable that is not set.
 fn secret_problem(source: &SecretSource, env: &dyn Fn(&str) -> Option<OsString>) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     match source {
         SecretSource::Command(_) => None,
+        // The rule a send applies (a root-owned file may be shared with its
+        // group), so that the check passes exactly when a send would.
         SecretSource::File(path) => match std::fs::metadata(path) {
             Err(e) => Some(format!("password_file {}: {e}", path.display())),
-            Ok(m) if m.permissions().mode() & 0o077 != 0 => Some(format!(
-                "password_file {0} can be read or changed by other users; run chmod 600 {0}",
-                path.display()
-            )),
-            Ok(_) => None,
+            Ok(m) => config::too_open(m.permissions().mode(), m.uid()).map(|problem| {
+                format!(
+                    "password_file {0} {problem}; run chmod 600 {0}",
+                    path.display()
+                )
+            }),
         },
         SecretSource::Env(name) => env(name)
             .is_none()
@@ -416,4 +419,34 @@ fn chain_text(chain: &[CertificateSummary]) -> String {
         text.push_str(&format!("  fingerprint: {}\n", cert.fingerprint));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    // covers: UX7, SUB6: --check-config judges a password file as a send
+    // does; contrib/tlsend.toml's root:tlsend 0640 file passes both.
+    #[test]
+    fn ux7_the_password_file_rule_is_the_one_a_send_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "secret\n").unwrap();
+        let source = SecretSource::File(path.clone());
+        let no_env = |_: &str| None;
+        let owner_is_root = rustix::process::geteuid().is_root();
+        for (mode, open) in [
+            (0o600, false),
+            (0o640, !owner_is_root),
+            (0o644, true),
+            (0o660, true),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let sent = source.fetch().is_err();
+            let checked = secret_problem(&source, &no_env);
+            assert_eq!(checked.is_some(), open, "{mode:o}: {checked:?}");
+            assert_eq!(sent, open, "{mode:o}: the send and the check disagree");
+        }
+    }
 }

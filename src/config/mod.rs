@@ -23,7 +23,7 @@ use crate::policy::Mode;
 
 pub use crate::local::{AddField, FromRewrite};
 
-pub use secret::{Secret, SecretSource};
+pub use secret::{Secret, SecretSource, too_open};
 
 /// How the connection to the server starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -55,7 +55,7 @@ impl fmt::Display for Secret {
 /// www-data in that group can send; see contrib/tlsend.toml): that is an
 /// administrator's decision, where a user's own file readable by a group is
 /// usually a mistake.
-fn too_open(mode: u32, owner: u32) -> Option<&'static str> {
+pub fn too_open(mode: u32, owner: u32) -> Option<&'static str> {
     if mode & 0o037 != 0 {
         Some("can be read or changed by other users")
     } else if mode & 0o040 != 0 && owner != 0 {

@@ -54,6 +54,16 @@ fn in12_only_a_real_domain_qualifies() {
         ("box", Some("box.LOCAL"), None),
         ("box", Some("box.home.arpa"), None),
         ("box", Some("box.internal"), None),
+        // Names home routers and installers hand out, which no DNS knows.
+        ("box", Some("box.fritz.box"), None),
+        ("box", Some("box.home"), None),
+        ("box", Some("box.corp"), None),
+        ("box", Some("box.example"), None),
+        ("box", Some("box.onion"), None),
+        ("box", Some("box.alt"), None),
+        ("box", Some("box.168"), None),
+        ("box", Some("box.example.com"), Some("box.example.com")),
+        ("box", Some("box.home.example.org"), Some("box.home.example.org")),
         ("mail.example.org", Some("Mail.Example.org."), Some("mail.example.org")),
     ];
     for (short, full, expected) in cases {
@@ -119,7 +129,7 @@ fn in12_header_bare_names_are_qualified_keeping_names_and_comments() {
     assert_eq!(
         text(&h),
         "From: root@example.org (Cron Daemon)\r\n\
-         To: root@example.org, Bob <bob@example.org>,  carol@example.net\r\n\
+         To: root@example.org, Bob <bob@example.org>,\r\n  carol@example.net\r\n\
          Subject: root\r\n\
          Reply-To: \"Ops Team\" <ops@example.org>\r\n\
          X-Other: root\r\n"
@@ -128,6 +138,21 @@ fn in12_header_bare_names_are_qualified_keeping_names_and_comments() {
     let mut h = header("To: root\n");
     let error = qualify_header(&mut h, &Qualification::from_host("vm", None)).unwrap_err();
     assert!(error.0.contains("To field names \"root\""), "{error}");
+    // A long folded field keeps its folding: unfolded, it would be over
+    // the line limit and the message refused.
+    let many: Vec<String> = (0..60).map(|i| format!("user{i}@example.net")).collect();
+    let mut h = header(&format!(
+        "To: root,\n {}\nCc: (\n ops) alice\n",
+        many.join(",\n ")
+    ));
+    qualify_header(&mut h, &example_org()).unwrap();
+    assert_eq!(
+        text(&h),
+        format!(
+            "To: root@example.org,\r\n {}\r\nCc: (\r\n ops) alice@example.org\r\n",
+            many.join(",\r\n ")
+        )
+    );
     // A field already qualified is kept byte for byte, folding and all.
     let mut h = header("To: a@example.org,\n\tb@example.org\n");
     qualify_header(&mut h, &Qualification::from_host("vm", None)).unwrap();

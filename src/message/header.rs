@@ -210,6 +210,40 @@ impl Header {
     }
 }
 
+impl Header {
+    /// Replaces the value of the field at `index` (of [`Header::fields`])
+    /// with `raw_value`, the text after the colon folded as the caller
+    /// wants: CRLF only where white space follows, no other control
+    /// character, no line longer than the limit. The name is kept as written.
+    pub fn replace_value(&mut self, index: usize, raw_value: &str) -> Result<(), HeaderError> {
+        let Some(field) = self.fields.get_mut(index) else {
+            return Ok(());
+        };
+        let name = field.name().to_string();
+        let bad_value = |reason| HeaderError::BadValue {
+            name: name.clone(),
+            reason,
+        };
+        for (i, line) in raw_value.split("\r\n").enumerate() {
+            if i > 0 && !line.starts_with([' ', '\t']) {
+                return Err(bad_value("has a line break that does not fold the field"));
+            }
+            if line.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(bad_value("contains a control character (CR, LF, NUL…)"));
+            }
+            let length = if i == 0 { field.colon + 1 } else { 0 } + line.len();
+            if length > MAX_LINE {
+                return Err(bad_value("has a line too long for a header"));
+            }
+        }
+        let mut raw = field.raw[..=field.colon].to_vec();
+        raw.extend_from_slice(raw_value.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+        field.raw = raw;
+        Ok(())
+    }
+}
+
 /// A new field `name: value` on one line, refused if it could break the
 /// header (a line break or control character) or the line limit.
 fn one_line_field(name: &str, value: &str) -> Result<Field, HeaderError> {
