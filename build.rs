@@ -147,7 +147,7 @@ Tell the sender once that a message is still queued after this long ("on"
 means "4h"; default "off").
 .TP
 \fBaliases\fR = "\fIPATH\fR"
-An aliases file in the format of aliases(5) ("\fIname\fR: \fIaddress\fR,
+An aliases file (an absolute path) in the format of aliases(5) ("\fIname\fR: \fIaddress\fR,
 \fIname\fR, ..."; continuation lines start with white space; default
 \fI/etc/aliases\fR when it exists; "" for none). A recipient that is a bare
 name (root, www\-data) is replaced by its targets, recursively; a name may

@@ -251,6 +251,16 @@ pub struct FromPolicy<'a> {
 }
 
 impl FromPolicy<'_> {
+    /// Whether a From naming `address` is rewritten to the account's from.
+    pub fn rewrites(&self, address: &Address) -> bool {
+        self.account_from.is_some()
+            && match self.rewrite {
+                FromRewrite::Off => false,
+                FromRewrite::On => true,
+                FromRewrite::Auto => self.is_system(address),
+            }
+    }
+
     /// Whether `address` is what a daemon on this host writes: a bare
     /// name, or an address at this host or localhost.
     fn is_system(&self, address: &Address) -> bool {
@@ -285,7 +295,7 @@ pub fn rewrite_from(header: &mut Header, policy: &FromPolicy<'_>) -> Result<bool
         };
         let rewrite: Vec<&message::Located> = found
             .iter()
-            .filter(|l| policy.rewrite == FromRewrite::On || policy.is_system(&l.address))
+            .filter(|l| policy.rewrites(&l.address))
             .collect();
         if rewrite.is_empty() {
             continue;

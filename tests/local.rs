@@ -340,6 +340,25 @@ fn read_envelope_from_takes_the_sender_from_the_from_field() {
         "MAIL FROM:<www-data@example.org>",
     );
 
+    // A From that the account rewrites (system mail) gives the envelope
+    // the rewritten address too: header and envelope agree.
+    let server = self::server();
+    let mut t = Tlsend::new();
+    t.env("SSL_CERT_FILE", pki().ca_file())
+        .config_file(&account(&server, ""))
+        .args(["--read-envelope-from", "bob@example.net"])
+        .stdin("From: root (Cron Daemon)\nSubject: s\n\nx\n");
+    assert_exit(&t.run(), 0, &[]);
+    let message = &server.messages()[0];
+    assert_sender(&message.mail_from, "MAIL FROM:<alerts@example.com>");
+    assert!(
+        message
+            .text()
+            .contains("From: alerts@example.com (Cron Daemon)\r\n"),
+        "{}",
+        message.text()
+    );
+
     // With -f, or with no single From, it is refused.
     let server = self::server();
     let mut t = tlsend(&server, "");

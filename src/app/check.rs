@@ -382,14 +382,16 @@ fn server_report(probed: &deliver::Probed) -> String {
     } else {
         "EHLO"
     };
+    // What the server says is shown, never obeyed: no terminal escapes.
+    let shown = crate::text::printable;
     text.push_str(&format!(
         "capabilities ({after}, server {}):\n",
-        caps.server_name()
+        shown(caps.server_name())
     ));
     for keyword in caps.keywords() {
         match caps.params(keyword).filter(|p| !p.is_empty()) {
-            Some(params) => text.push_str(&format!("  {keyword} {params}\n")),
-            None => text.push_str(&format!("  {keyword}\n")),
+            Some(params) => text.push_str(&format!("  {} {}\n", shown(keyword), shown(params))),
+            None => text.push_str(&format!("  {}\n", shown(keyword))),
         }
     }
     text.push_str(if caps.has("REQUIRETLS") && probed.tls.is_some() {
@@ -407,11 +409,12 @@ fn chain_text(chain: &[CertificateSummary]) -> String {
     for (i, cert) in chain.iter().enumerate() {
         let role = if i == 0 { " (the server's)" } else { "" };
         text.push_str(&format!("certificate {}{role}:\n", i + 1));
-        text.push_str(&format!("  subject: {}\n", cert.subject));
+        let shown = crate::text::printable;
+        text.push_str(&format!("  subject: {}\n", shown(&cert.subject)));
         if !cert.names.is_empty() {
-            text.push_str(&format!("  names: {}\n", cert.names.join(", ")));
+            text.push_str(&format!("  names: {}\n", shown(&cert.names.join(", "))));
         }
-        text.push_str(&format!("  issuer: {}\n", cert.issuer));
+        text.push_str(&format!("  issuer: {}\n", shown(&cert.issuer)));
         text.push_str(&format!(
             "  valid: from {} until {}\n",
             cert.not_before, cert.not_after
@@ -425,6 +428,26 @@ fn chain_text(chain: &[CertificateSummary]) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    // covers: UX7: a hostile certificate cannot drive the terminal.
+    #[test]
+    fn ux7_certificate_text_is_shown_not_obeyed() {
+        let cert = CertificateSummary {
+            subject: "CN=evil\x1b[2J".into(),
+            issuer: "CN=ca\r\nREQUIRETLS: advertised".into(),
+            names: vec!["a.example\x07".into()],
+            not_before: "1975-01-01 00:00:00 UTC".into(),
+            not_after: "4096-01-01 00:00:00 UTC".into(),
+            fingerprint: "sha256:00".into(),
+        };
+        let text = chain_text(&[cert]);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert_eq!(text.lines().count(), 6, "{text}");
+        assert!(text.contains("CN=evil\\u{1b}[2J"), "{text}");
+    }
 
     // covers: UX7, SUB6: --check-config judges a password file as a send
     // does; contrib/tlsend.toml's root:tlsend 0640 file passes both.

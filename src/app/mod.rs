@@ -638,15 +638,31 @@ fn prepare(
             format!("the message header was refused: {e}"),
         )
     })?;
-    let from_field;
-    let invocation = if invocation.read_envelope_from {
-        from_field = envelope_from_field(&header)?;
-        &from_field.with(invocation)
+    let from_field = if invocation.read_envelope_from {
+        Some(envelope_from_field(&header)?)
     } else {
-        invocation
+        None
+    };
+    let with_from_field;
+    let invocation = match &from_field {
+        Some(field) => {
+            with_from_field = field.with(invocation);
+            &with_from_field
+        }
+        None => invocation,
     };
     let request = request::build(invocation, &config, env, host)?;
-    let sender = request.sender.clone()?;
+    let host_names: Vec<&str> = [Some(host.0), host.1].into_iter().flatten().collect();
+    let from_policy = from_policy(&request, &host_names);
+    let sender = match (&from_field, from_policy.account_from) {
+        // The From that --read-envelope-from read is system mail the
+        // account rewrites: the envelope takes the same address as the
+        // header, not the local one.
+        (Some(field), Some(account_from)) if from_policy.rewrites(&field.0) => {
+            ReversePath::Address(account_from.clone())
+        }
+        _ => request.sender.clone()?,
+    };
     keep.log = Some(LogContext {
         settings: request.log.clone(),
         account: request.account.clone(),
@@ -688,7 +704,7 @@ fn prepare(
         }
         HeaderEdit::InsertTlsRequiredNo => append(&mut header, "TLS-Required", "No")?,
     }
-    edit_addresses(&mut header, &request, host)?;
+    edit_addresses(&mut header, &request, &from_policy)?;
     add_missing_fields(&mut header, &request, &sender, host.0)?;
 
     let mut dsn = request.dsn.clone();
@@ -721,12 +737,12 @@ fn prepare(
 
 /// `--read-envelope-from`: the address of the message's From field, as
 /// the sender the invocation would have had with -f.
-struct FromField(String);
+struct FromField(Address);
 
 impl FromField {
     fn with(&self, invocation: &Invocation) -> Invocation {
         let mut invocation = invocation.clone();
-        invocation.sender = Some(self.0.clone());
+        invocation.sender = Some(self.0.to_string());
         invocation
     }
 }
@@ -747,7 +763,7 @@ fn envelope_from_field(header: &Header) -> Result<FromField, Stop> {
     let found = message::parse_address_list(&field.unfolded_value())
         .map_err(|e| refused(format!("the From field: {e}")))?;
     match found.as_slice() {
-        [one] => Ok(FromField(one.to_string())),
+        [one] => Ok(FromField(one.clone())),
         _ => Err(refused(format!(
             "the From field names {} addresses, not one",
             found.len()
@@ -755,15 +771,12 @@ fn envelope_from_field(header: &Header) -> Result<FromField, Stop> {
     }
 }
 
-/// IN12 in the header: the From of system mail as the account says
-/// (set_from_header), then every bare name in an address field qualified.
-fn edit_addresses(
-    header: &mut Header,
-    request: &Request,
-    host: (&str, Option<&str>),
-) -> Result<(), Stop> {
-    let host_names: Vec<&str> = [Some(host.0), host.1].into_iter().flatten().collect();
-    let policy = crate::local::FromPolicy {
+/// How the account treats the From field (set_from_header).
+fn from_policy<'a>(
+    request: &'a Request,
+    host_names: &'a [&'a str],
+) -> crate::local::FromPolicy<'a> {
+    crate::local::FromPolicy {
         rewrite: request.header.from,
         account_from: request.header.account_from.as_ref(),
         // -F names the sender of this message; NAME in the environment
@@ -773,10 +786,19 @@ fn edit_addresses(
             .as_ref()
             .filter(|n| n.source == "-F")
             .map(|n| n.text.as_str()),
-        host_names: &host_names,
-    };
+        host_names,
+    }
+}
+
+/// IN12 in the header: the From of system mail as the account says
+/// (set_from_header), then every bare name in an address field qualified.
+fn edit_addresses(
+    header: &mut Header,
+    request: &Request,
+    policy: &crate::local::FromPolicy<'_>,
+) -> Result<(), Stop> {
     let config_error = |e: crate::local::LocalError| Stop::new(Sysexit::Config, e.to_string());
-    crate::local::rewrite_from(header, &policy).map_err(config_error)?;
+    crate::local::rewrite_from(header, policy).map_err(config_error)?;
     crate::local::qualify_header(header, &request.qualification).map_err(config_error)
 }
 

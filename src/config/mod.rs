@@ -265,7 +265,7 @@ struct RawConfig {
     queue_dir: Option<String>,
     queue_lifetime: Option<Spanned<String>>,
     delay_warning: Option<Spanned<String>>,
-    aliases: Option<String>,
+    aliases: Option<Spanned<String>>,
     qualify_domain: Option<Spanned<String>>,
     direct: Option<RawDirect>,
     logfile: Option<Spanned<String>>,
@@ -428,10 +428,24 @@ pub fn parse_with(
     {
         return Err(at(Some(line_col(&text, domain.span().start)), message));
     }
-    let aliases = match raw.aliases.as_deref() {
+    let aliases = match &raw.aliases {
         None => AliasesFile::System,
-        Some("") => AliasesFile::None,
-        Some(path) => AliasesFile::File(expand(path)),
+        Some(path) if path.get_ref().is_empty() => AliasesFile::None,
+        Some(path) => {
+            let expanded = expand(path.get_ref());
+            // Read from whatever directory cron or the web server runs
+            // in, a relative path would name a different file each time.
+            if !expanded.is_absolute() {
+                return Err(at(
+                    Some(line_col(&text, path.span().start)),
+                    format!(
+                        "aliases {:?} is not an absolute path (like /etc/aliases), or \"\" for none",
+                        path.get_ref()
+                    ),
+                ));
+            }
+            AliasesFile::File(expanded)
+        }
     };
     let logfile = match &raw.logfile {
         Some(path) => Some(

@@ -82,9 +82,12 @@ impl SecretSource {
     pub fn fetch_watched(&self, running: &AtomicU32) -> Result<Secret, ConfigError> {
         match self {
             SecretSource::Command(command) => {
-                let could_not_run = |e: std::io::Error| {
-                    ConfigError::new(format!("password_command {command:?} could not run: {e}"))
-                };
+                // Only the program is named: the rest of a command line may
+                // hold the secret itself (`echo …`), and errors reach logs.
+                let program = command.split_whitespace().next().unwrap_or_default();
+                let shown = format!("password_command (running {program:?})");
+                let could_not_run =
+                    |e: std::io::Error| ConfigError::new(format!("{shown} could not run: {e}"));
                 let child = Command::new("sh")
                     .arg("-c")
                     .arg(command)
@@ -100,20 +103,16 @@ impl SecretSource {
                 let output = output.map_err(could_not_run)?;
                 if !output.status.success() {
                     return Err(ConfigError::new(format!(
-                        "password_command {command:?} failed ({})",
+                        "{shown} failed ({})",
                         output.status
                     )));
                 }
                 let text = String::from_utf8(output.stdout).map_err(|_| {
-                    ConfigError::new(format!(
-                        "password_command {command:?} printed something that is not UTF-8"
-                    ))
+                    ConfigError::new(format!("{shown} printed something that is not UTF-8"))
                 })?;
                 let first = text.lines().next().unwrap_or_default();
                 if first.is_empty() {
-                    return Err(ConfigError::new(format!(
-                        "password_command {command:?} printed no password"
-                    )));
+                    return Err(ConfigError::new(format!("{shown} printed no password")));
                 }
                 Ok(Secret(first.to_string()))
             }

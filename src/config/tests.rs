@@ -376,6 +376,16 @@ fn sub6_secret_sources() {
         "{failing}"
     );
     assert!(!failing.contains("hunter2"), "{failing}");
+    // The command line may hold the secret; errors (which reach logs) name
+    // only the program.
+    let inline = SecretSource::Command("echo correct-horse >/dev/null; exit 1".into())
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        inline.contains("running \"echo\"") && !inline.contains("correct-horse"),
+        "{inline}"
+    );
     let empty = SecretSource::Command("true".into())
         .fetch()
         .unwrap_err()
@@ -410,6 +420,23 @@ fn sub6_secret_sources() {
     assert!(unset.contains("not set"), "{unset}");
     let path = SecretSource::Env("PATH".into()).fetch().unwrap();
     assert!(!path.expose().is_empty());
+}
+
+// covers: IN12
+#[test]
+fn aliases_is_a_path_an_empty_string_or_the_system_file() {
+    assert_eq!(parse_text("").unwrap().aliases, AliasesFile::System);
+    assert_eq!(
+        parse_text("aliases = \"\"\n").unwrap().aliases,
+        AliasesFile::None
+    );
+    assert_eq!(
+        parse_text("aliases = \"~/aliases\"\n").unwrap().aliases,
+        AliasesFile::File(PathBuf::from("/home/u/aliases"))
+    );
+    let relative = parse_text("\naliases = \"aliases\"\n").unwrap_err();
+    assert_eq!(relative.position, Some((2, 11)), "{relative}");
+    assert!(relative.to_string().contains("absolute path"), "{relative}");
 }
 
 // covers: UX6
