@@ -384,7 +384,8 @@ fn newaliases_checks_the_file_and_has_nothing_to_build() {
     let aliases = t.home().join("aliases");
     std::fs::write(
         &aliases,
-        "postmaster: root\nroot: a@example.org\nloop1: loop2\nloop2: loop1\nbroken line\n",
+        "postmaster: root\nroot: a@example.org\nloop1: loop2\nloop2: loop1\nbroken line\n\
+         ops: a@example.org, Ops <oncall\n",
     )
     .unwrap();
     t.config_file(&format!("aliases = \"{}\"\n", aliases.display()))
@@ -396,7 +397,8 @@ fn newaliases_checks_the_file_and_has_nothing_to_build() {
         &[
             "aliases:5: not a \"name: address, …\" entry",
             "loop1 -> loop2 -> loop1",
-            "4 aliases, 3 problems",
+            "mail to \"ops\" is refused",
+            "5 aliases, 4 problems",
         ],
     );
     // A clean file: silent, exit 0; a missing one named in the

@@ -111,9 +111,14 @@ pub(crate) fn check_aliases(invocation: &Invocation) -> Sysexit {
                 continue;
             }
         };
-        if let Err(e) = aliases.expand(&[address]) {
-            say(&format!("warning: {e}"));
-            problems += 1;
+        match aliases.expand(&[address]) {
+            // Its own unreadable line was warned about above.
+            Err(crate::aliases::AliasError::Broken { name: broken, .. }) if broken == name => {}
+            Err(e) => {
+                say(&format!("warning: {e}"));
+                problems += 1;
+            }
+            Ok(_) => {}
         }
     }
     if invocation.verbose > 0 || problems > 0 {
