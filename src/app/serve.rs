@@ -12,7 +12,9 @@
 //!   recipients, and they are handled as a piped message's are: the sender
 //!   is mailed a failure notice, as with -oem (the default here, because a
 //!   server that said 250 must tell the sender, RFC 5321 6.1), and
-//!   dead.letter keeps the message for them unless a queue took it.
+//!   dead.letter keeps the message for them unless a queue took it. A
+//!   temporary failure that no queue will retry is in that notice too:
+//!   after a 250 nobody else would hear of it.
 //! - Otherwise (no one got it, no queue took it) the failure's own code:
 //!   5xx when retrying cannot help (the recipient, its domain or the
 //!   message was refused for good, 5.7.30 REQUIRETLS included), 4xx for
