@@ -123,6 +123,9 @@ fn invocation_for(base: &Invocation, transaction: &Transaction) -> Invocation {
     invocation.action = Action::Send;
     // The null sender is written as "" (what `-f ""` means).
     invocation.sender = Some(transaction.sender.to_string());
+    // MAIL FROM names the sender; --read-envelope-from would replace it
+    // with the From field's address, which the client did not ask for.
+    invocation.read_envelope_from = false;
     invocation.recipients = transaction
         .recipients
         .iter()
@@ -455,7 +458,15 @@ mod tests {
     // covers: IN13
     #[test]
     fn in13_transaction_parameters_reach_the_invocation() {
-        let base = cli::parse_from(["sendmail", "-bs", "--tls-optional", "-R", "full"]).unwrap();
+        let base = cli::parse_from([
+            "sendmail",
+            "-bs",
+            "--tls-optional",
+            "-R",
+            "full",
+            "--read-envelope-from",
+        ])
+        .unwrap();
         let transaction = Transaction {
             sender: ReversePath::Null,
             size: Some(10),
@@ -473,6 +484,8 @@ mod tests {
         let invocation = invocation_for(&base, &transaction);
         assert_eq!(invocation.action, Action::Send);
         assert_eq!(invocation.sender.as_deref(), Some(""));
+        // MAIL FROM is the envelope sender, not the message's From field.
+        assert!(!invocation.read_envelope_from);
         assert_eq!(invocation.recipients, ["\"a b\"@example.net"]);
         assert!(!invocation.dot_ends_input);
         assert_eq!(
