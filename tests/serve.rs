@@ -608,3 +608,48 @@ fn in13_a_signal_between_messages_ends_the_dialogue() {
     drop(stdin);
     assert_eq!(server.messages().len(), 1);
 }
+
+// covers: IN13, FAIL4
+#[test]
+fn in13_a_250_with_a_recipient_neither_delivered_nor_queued_tells_the_sender() {
+    // The reply is 250 because bob got the message; carol met a temporary
+    // failure and no queue is in service, so nothing will retry her: after
+    // a 250 the sender must hear of it by mail (RFC 5321 6.1), or the
+    // message is lost for her without anyone being told.
+    let server = server(Behaviour {
+        replies: Replies {
+            rcpt_for: vec![("carol@example.net".into(), "451 4.2.0 mailbox busy".into())],
+            ..Replies::default()
+        },
+        ..Behaviour::default()
+    });
+    let mut tlsend = relay_to(&server);
+    tlsend.config_file("queue = false\n");
+    let run = dialogue(
+        &mut tlsend,
+        r#"
+smtp.ehlo("client.example")
+send("alice@example.org", ["bob@example.net", "carol@example.net"], message("both"))
+smtp.quit()
+"#,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let sent = run.sent();
+    assert_eq!(sent[0].0, 250, "{sent:?}");
+    assert!(
+        sent[0]
+            .1
+            .contains("not delivered to carol@example.net (4.2.0"),
+        "{sent:?}"
+    );
+    let messages = server.messages();
+    let notices: Vec<_> = messages
+        .iter()
+        .filter(|m| m.mail_from.starts_with("MAIL FROM:<>"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{messages:?}\n{}", run.stderr);
+    assert_eq!(notices[0].rcpt_to[0], "RCPT TO:<alice@example.org>");
+    let text = notices[0].text();
+    assert!(text.contains("carol@example.net"), "{text}");
+    assert!(!text.contains("Final-Recipient: rfc822;bob@"), "{text}");
+}

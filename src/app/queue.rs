@@ -255,9 +255,24 @@ pub(super) fn mail_back(
     let Some(queueable) = &keep.queueable else {
         return;
     };
+    // An SMTP client (-bs) was told 250: every recipient no queue will
+    // retry (a temporary failure without a queue, a 5.7.10) is failed now
+    // and the sender told (RFC 5321 6.1). A piped run's exit status tells
+    // its caller of those.
+    let queue_retries = keep.answering
+        && matches!(
+            in_service(&keep.queue, invocation.delivery, env),
+            Ok(Some(_))
+        );
     let failed: Vec<(&Address, &Failure)> = outcome
         .undelivered()
-        .filter(|(_, failure)| fails_for_good(failure))
+        .filter(|(_, failure)| {
+            if keep.answering {
+                !(queue_retries && failure.classified.is_temporary())
+            } else {
+                fails_for_good(failure)
+            }
+        })
         .collect();
     if failed.is_empty() {
         return;

@@ -12,7 +12,9 @@
 //!   recipients, and they are handled as a piped message's are: the sender
 //!   is mailed a failure notice, as with -oem (the default here, because a
 //!   server that said 250 must tell the sender, RFC 5321 6.1), and
-//!   dead.letter keeps the message for them unless a queue took it.
+//!   dead.letter keeps the message for them unless a queue took it. A
+//!   temporary failure that no queue will retry is in that notice too:
+//!   after a 250 nobody else would hear of it.
 //! - Otherwise (no one got it, no queue took it) the failure's own code:
 //!   5xx when retrying cannot help (the recipient, its domain or the
 //!   message was refused for good, 5.7.30 REQUIRETLS included), 4xx for
@@ -121,6 +123,9 @@ fn invocation_for(base: &Invocation, transaction: &Transaction) -> Invocation {
     invocation.action = Action::Send;
     // The null sender is written as "" (what `-f ""` means).
     invocation.sender = Some(transaction.sender.to_string());
+    // MAIL FROM names the sender; --read-envelope-from would replace it
+    // with the From field's address, which the client did not ask for.
+    invocation.read_envelope_from = false;
     invocation.recipients = transaction
         .recipients
         .iter()
@@ -453,7 +458,15 @@ mod tests {
     // covers: IN13
     #[test]
     fn in13_transaction_parameters_reach_the_invocation() {
-        let base = cli::parse_from(["sendmail", "-bs", "--tls-optional", "-R", "full"]).unwrap();
+        let base = cli::parse_from([
+            "sendmail",
+            "-bs",
+            "--tls-optional",
+            "-R",
+            "full",
+            "--read-envelope-from",
+        ])
+        .unwrap();
         let transaction = Transaction {
             sender: ReversePath::Null,
             size: Some(10),
@@ -471,6 +484,8 @@ mod tests {
         let invocation = invocation_for(&base, &transaction);
         assert_eq!(invocation.action, Action::Send);
         assert_eq!(invocation.sender.as_deref(), Some(""));
+        // MAIL FROM is the envelope sender, not the message's From field.
+        assert!(!invocation.read_envelope_from);
         assert_eq!(invocation.recipients, ["\"a b\"@example.net"]);
         assert!(!invocation.dot_ends_input);
         assert_eq!(

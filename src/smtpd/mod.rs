@@ -779,10 +779,8 @@ fn split_path(text: &str) -> Option<(&str, &str)> {
             let end = end?;
             (&after[..end], &after[end + 1..])
         }
-        None => match text.split_once(' ') {
-            Some((inner, rest)) => (inner, rest),
-            None => (text, ""),
-        },
+        // The space stays with the parameters, which must start with one.
+        None => text.split_at(text.find(' ').unwrap_or(text.len())),
     };
     if !rest.is_empty() && !rest.starts_with(' ') {
         return None;

@@ -246,6 +246,7 @@ fn in13_rcpt_parameters_and_limits() {
         ("RCPT TO:<@relay.example:b@y.example>", "250 2.0.0"),
         ("RCPT TO: <b@y.example>", "250 2.0.0"),
         ("RCPT TO:b@y.example", "250 2.0.0"),
+        ("RCPT TO:b@y.example NOTIFY=NEVER", "250 2.0.0"),
         ("rcpt to:<b@y.example>", "250 2.0.0"),
     ];
     for (command, expected) in cases {
@@ -272,6 +273,27 @@ RCPT TO:<c@y.example>\r\nQUIT\r\n";
     }
     let (lines, _) = run(&input, &mut Recorder::new());
     assert!(lines.last().unwrap().starts_with("452 4.5.3"));
+}
+
+// covers: IN13
+#[test]
+fn in13_parameters_after_an_address_without_brackets_are_kept() {
+    // Postfix and sendmail take a path without angle brackets; its
+    // parameters, REQUIRETLS above all, must not be dropped or refused.
+    let mut recorder = Recorder::new();
+    let (lines, _) = run(
+        "EHLO c\r\nMAIL FROM:a@x.example REQUIRETLS SIZE=5\r\nRCPT TO:b@y.example\r\nDATA\r\nx\r\n.\r\n",
+        &mut recorder,
+    );
+    assert_eq!(
+        codes_of(&lines)[2..],
+        ["250", "250", "354", "250"],
+        "{lines:?}"
+    );
+    let (t, _, _) = &recorder.taken[0];
+    assert!(t.requiretls);
+    assert_eq!(t.size, Some(5));
+    assert_eq!(t.sender.to_string(), "a@x.example");
 }
 
 // covers: IN13
