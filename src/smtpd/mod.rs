@@ -211,8 +211,8 @@ pub fn serve(
         return End::Io(e);
     }
     loop {
-        let line = match read_command(&mut input) {
-            Ok(Line::Command(line)) => line,
+        let (line, crlf) = match read_command(&mut input) {
+            Ok(Line::Command(line, crlf)) => (line, crlf),
             Ok(Line::TooLong) => {
                 let reply = Reply::new(500, code(5, 5, 2), "line too long");
                 if let Err(e) = write_reply(&mut output, &reply) {
@@ -238,7 +238,17 @@ pub fn serve(
                 let Some(transaction) = dialogue.transaction.take() else {
                     continue;
                 };
-                let mut data = DataReader::new(&mut input);
+                // A client that ended DATA with CRLF ends the data with
+                // CRLF.CRLF and nothing else: a bare LF is then content,
+                // so "\n.\n" hidden in a message cannot end it early and
+                // smuggle commands (Postfix's smtpd_forbid_bare_newline).
+                // A client that writes bare LFs (a shell script) keeps them.
+                let ends = if crlf {
+                    LineEnds::Crlf
+                } else {
+                    LineEnds::AnyLf
+                };
+                let mut data = DataReader::new(&mut input, ends);
                 let reply = delivery.deliver(&transaction, &mut data);
                 // Whatever the delivery left unread is read now, so that
                 // the next command is read where it starts.
@@ -292,7 +302,8 @@ fn multiline(code: u16, lines: &[&str]) -> String {
 }
 
 enum Line {
-    Command(String),
+    /// A command, and whether its line ended in CRLF (not a bare LF).
+    Command(String, bool),
     TooLong,
     Eof,
 }
@@ -335,14 +346,19 @@ fn read_command(input: &mut impl BufRead) -> io::Result<Line> {
     if too_long {
         return Ok(Line::TooLong);
     }
+    let mut crlf = false;
     if line.last() == Some(&b'\n') {
         line.pop();
         if line.last() == Some(&b'\r') {
             line.pop();
+            crlf = true;
         }
     }
     // Not UTF-8: replaced, so the command is refused as not understood.
-    Ok(Line::Command(String::from_utf8_lossy(&line).into_owned()))
+    Ok(Line::Command(
+        String::from_utf8_lossy(&line).into_owned(),
+        crlf,
+    ))
 }
 
 fn code(class: u8, subject: u16, detail: u16) -> EnhancedCode {
@@ -793,6 +809,15 @@ fn split_path(text: &str) -> Option<(&str, &str)> {
     Some((inner, rest))
 }
 
+/// What ends a line of the data, for the final dot and dot-stuffing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnds {
+    /// CRLF only (RFC 5321 2.3.8); a bare LF is part of the line.
+    Crlf,
+    /// CRLF or a bare LF, for clients that write only LF.
+    AnyLf,
+}
+
 /// Where the reader stands in the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum At {
@@ -818,13 +843,18 @@ enum At {
 pub struct DataReader<'a, R: BufRead> {
     input: &'a mut R,
     at: At,
+    ends: LineEnds,
+    /// The last byte passed on was a CR (a CRLF may span two reads).
+    after_cr: bool,
 }
 
 impl<'a, R: BufRead> DataReader<'a, R> {
-    pub fn new(input: &'a mut R) -> DataReader<'a, R> {
+    pub fn new(input: &'a mut R, ends: LineEnds) -> DataReader<'a, R> {
         DataReader {
             input,
             at: At::LineStart,
+            ends,
+            after_cr: false,
         }
     }
 
@@ -868,12 +898,15 @@ impl<R: BufRead> Read for DataReader<'_, R> {
                             self.at = At::DotCr;
                             used += 1;
                         }
-                        b'\n' => {
+                        b'\n' if self.ends == LineEnds::AnyLf => {
                             self.at = At::End;
                             used += 1;
                         }
                         // The stuffed dot is dropped; the line goes on.
-                        _ => self.at = At::Inside,
+                        _ => {
+                            self.at = At::Inside;
+                            self.after_cr = false;
+                        }
                     },
                     At::DotCr => {
                         if b == b'\n' {
@@ -884,6 +917,7 @@ impl<R: BufRead> Read for DataReader<'_, R> {
                             buf[n] = b'\r';
                             n += 1;
                             self.at = At::Inside;
+                            self.after_cr = true;
                         }
                     }
                     At::Inside => {
@@ -891,12 +925,20 @@ impl<R: BufRead> Read for DataReader<'_, R> {
                         let room = (buf.len() - n).min(rest.len());
                         let (take, line_ends) = match rest[..room].iter().position(|&c| c == b'\n')
                         {
-                            Some(i) => (i + 1, true),
+                            Some(i) => {
+                                let cr_before = if i == 0 {
+                                    self.after_cr
+                                } else {
+                                    rest[i - 1] == b'\r'
+                                };
+                                (i + 1, cr_before || self.ends == LineEnds::AnyLf)
+                            }
                             None => (room, false),
                         };
                         buf[n..n + take].copy_from_slice(&rest[..take]);
                         n += take;
                         used += take;
+                        self.after_cr = take > 0 && rest[take - 1] == b'\r';
                         if line_ends {
                             self.at = At::LineStart;
                         }

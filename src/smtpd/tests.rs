@@ -378,27 +378,60 @@ fn in13_data_reader_in_every_split() {
     // The same data read through every buffer size ends at the same place
     // with the same bytes: dot states survive read boundaries.
     let wire = b"a\r\n..b\r\n.c\n.\rd\r\n..\r\n.\r\nNOOP\r\n";
-    let expected: &[u8] = b"a\r\n.b\r\nc\n\rd\r\n.\r\n";
-    for capacity in 1..wire.len() {
-        for out in [1, 2, 3, 7, 64] {
-            let mut input = io::BufReader::with_capacity(capacity, &wire[..]);
-            let mut reader = DataReader::new(&mut input);
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; out];
-            loop {
-                let n = reader.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
+    // A bare LF ends a line only for a client that writes bare LFs.
+    for (ends, expected) in [
+        (LineEnds::AnyLf, &b"a\r\n.b\r\nc\n\rd\r\n.\r\n"[..]),
+        (LineEnds::Crlf, &b"a\r\n.b\r\nc\n.\rd\r\n.\r\n"[..]),
+    ] {
+        for capacity in 1..wire.len() {
+            for out in [1, 2, 3, 7, 64] {
+                let mut input = io::BufReader::with_capacity(capacity, &wire[..]);
+                let mut reader = DataReader::new(&mut input, ends);
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; out];
+                loop {
+                    let n = reader.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
                 }
-                got.extend_from_slice(&buf[..n]);
+                assert!(reader.finished());
+                assert_eq!(
+                    got, expected,
+                    "{ends:?}, capacity {capacity}, reads of {out}"
+                );
+                let mut rest = String::new();
+                input.read_to_string(&mut rest).unwrap();
+                assert_eq!(rest, "NOOP\r\n");
             }
-            assert!(reader.finished());
-            assert_eq!(got, expected, "capacity {capacity}, reads of {out}");
-            let mut rest = String::new();
-            input.read_to_string(&mut rest).unwrap();
-            assert_eq!(rest, "NOOP\r\n");
         }
     }
+}
+
+// covers: IN13: SMTP smuggling. A message whose content holds "\n.\n"
+// (a library that dot-stuffs only after CRLF passes it on) does not end
+// early: what follows is content, not commands of the dialogue.
+#[test]
+fn in13_a_bare_lf_dot_cannot_end_the_data_of_a_crlf_client() {
+    let mut recorder = Recorder::new();
+    let input = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nDATA\r\n\
+                 Subject: s\r\n\r\nhi\n.\nMAIL FROM:<evil@x.example>\n.\r\nRCPT TO:<c@z.example>\r\n\
+                 .\r\nQUIT\r\n";
+    let (lines, end) = run(input, &mut recorder);
+    assert!(matches!(end, End::Quit), "{lines:?}");
+    assert_eq!(recorder.taken.len(), 1, "{lines:?}");
+    let body = String::from_utf8_lossy(&recorder.taken[0].1).into_owned();
+    assert!(
+        body.ends_with("hi\n.\nMAIL FROM:<evil@x.example>\n.\r\nRCPT TO:<c@z.example>\r\n"),
+        "{body:?}"
+    );
+    // An LF-only client still ends its data with a bare-LF dot.
+    let mut recorder = Recorder::new();
+    let input = "HELO c\nMAIL FROM:<a@x.example>\nRCPT TO:<b@y.example>\nDATA\nhi\n.\nQUIT\n";
+    let (lines, end) = run(input, &mut recorder);
+    assert!(matches!(end, End::Quit), "{lines:?}");
+    assert_eq!(recorder.taken[0].1, b"hi\n");
 }
 
 #[test]
