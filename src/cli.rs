@@ -176,6 +176,9 @@ pub struct Invocation {
     pub direct: bool,
     /// `--read-envelope-from`: the envelope sender is the From field's address.
     pub read_envelope_from: bool,
+    /// The ORCPT an SMTP client (-bs) gave, by recipient argument (RFC
+    /// 3461 4.2, decoded); never from the command line.
+    pub orcpt: std::collections::HashMap<String, String>,
     pub queue_run: QueueRun,
     /// `--json`: `-bp` as JSON.
     pub json: bool,
@@ -605,6 +608,7 @@ fn interpret(
         server: ServerFlags::default(),
         direct: false,
         read_envelope_from: false,
+        orcpt: Default::default(),
         queue_run: QueueRun::default(),
         json: false,
         ignored: Vec::new(),

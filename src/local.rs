@@ -9,6 +9,7 @@
 //! Postfix's cleanup does, editing only the addresses and keeping display
 //! names and comments as written. Pure apart from [`full_host_name`].
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -209,32 +210,69 @@ impl fmt::Display for LocalError {
 
 impl std::error::Error for LocalError {}
 
+/// A recipient as found (an argument, a header field, an RCPT), with the
+/// ORCPT an SMTP client gave for it (RFC 3461 4.2, decoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub address: Address,
+    pub orcpt: Option<String>,
+}
+
+/// The envelope recipients, and the ORCPT of each that has one of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recipients {
+    pub addresses: Vec<Address>,
+    /// `rfc822;root@example.org` for the targets of the alias root, or
+    /// what the client gave: the sender's name for them in a DSN.
+    pub original: HashMap<Address, String>,
+}
+
 /// The envelope recipients `found` stand for: aliases expanded, bare
-/// names qualified, each once in first-seen order.
+/// names qualified, each once in first-seen order. A recipient an alias
+/// replaced keeps the address the sender gave as its ORCPT, unless the
+/// client gave one.
 pub fn recipients(
-    found: &[Address],
+    found: &[Found],
     aliases: Option<&Aliases>,
     qualification: &Qualification,
-) -> Result<Vec<Address>, LocalError> {
-    let expanded = match aliases {
-        Some(aliases) => aliases
-            .expand(found)
-            .map_err(|e| LocalError(e.to_string()))?,
-        None => found.to_vec(),
-    };
-    let mut qualified = Vec::with_capacity(expanded.len());
-    for address in expanded {
-        let what = match aliases {
-            Some(aliases) if address.domain().is_none() => format!(
-                "recipient \"{}\" (no alias in {})",
-                address.local_part(),
-                aliases.origin().display()
-            ),
-            _ => format!("recipient \"{address}\""),
+) -> Result<Recipients, LocalError> {
+    let mut out = Recipients::default();
+    let mut seen = HashSet::with_capacity(found.len());
+    for given in found {
+        let expanded = match aliases {
+            Some(aliases) if given.address.domain().is_none() => aliases
+                .expand(std::slice::from_ref(&given.address))
+                .map_err(|e| LocalError(e.to_string()))?,
+            _ => vec![given.address.clone()],
         };
-        qualified.push(qualification.qualify(address, &what)?);
+        let replaced = expanded.as_slice() != std::slice::from_ref(&given.address);
+        // The name the sender used, qualified when it can be (it had an
+        // alias, so it need not be).
+        let orcpt = given.orcpt.clone().or_else(|| {
+            let domain = qualification.domain()?;
+            let original = given.address.clone().qualify(domain).ok()?;
+            (replaced && original.is_ascii()).then(|| format!("rfc822;{original}"))
+        });
+        for address in expanded {
+            let what = match aliases {
+                Some(aliases) if address.domain().is_none() => format!(
+                    "recipient \"{}\" (no alias in {})",
+                    address.local_part(),
+                    aliases.origin().display()
+                ),
+                _ => format!("recipient \"{address}\""),
+            };
+            let address = qualification.qualify(address, &what)?;
+            if !seen.insert(address.clone()) {
+                continue;
+            }
+            if let Some(orcpt) = &orcpt {
+                out.original.insert(address.clone(), orcpt.clone());
+            }
+            out.addresses.push(address);
+        }
     }
-    Ok(crate::address::unique(qualified))
+    Ok(out)
 }
 
 /// How the From field of a message is treated.

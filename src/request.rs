@@ -220,6 +220,7 @@ pub fn build(
     };
 
     let dsn = Dsn {
+        original_recipients: Default::default(),
         ret: invocation.ret.map(|r| match r {
             cli::Ret::Full => Ret::Full,
             cli::Ret::Hdrs => Ret::Hdrs,

@@ -153,19 +153,28 @@ fn in12_aliases_expand_recursively_to_several_addresses() {
         "qualify_domain = \"example.org\"\naliases = \"{}\"\n",
         aliases.display()
     ))
-    .args(["-f", "cron@example.org", "postmaster", "carol"])
+    .args([
+        "-f",
+        "cron@example.org",
+        "-N",
+        "failure",
+        "postmaster",
+        "carol",
+    ])
     .stdin("To: postmaster\nSubject: s\n\nx\n");
     assert_exit(&t.run(), 0, &[]);
     let message = &server.messages()[0];
+    // Each target of an alias names, as ORCPT (RFC 3461 4.2), the address
+    // the sender wrote; carol, who has no alias, is herself.
     assert_eq!(
         message.rcpt_to,
         [
-            "RCPT TO:<alice@example.org>",
+            "RCPT TO:<alice@example.org> NOTIFY=FAILURE ORCPT=rfc822;postmaster@example.org",
             // bob names himself: delivered as bob, not expanded again.
-            "RCPT TO:<bob@example.org>",
-            "RCPT TO:<bob@example.com>",
-            "RCPT TO:<ops@example.net>",
-            "RCPT TO:<carol@example.org>",
+            "RCPT TO:<bob@example.org> NOTIFY=FAILURE ORCPT=rfc822;postmaster@example.org",
+            "RCPT TO:<bob@example.com> NOTIFY=FAILURE ORCPT=rfc822;postmaster@example.org",
+            "RCPT TO:<ops@example.net> NOTIFY=FAILURE ORCPT=rfc822;postmaster@example.org",
+            "RCPT TO:<carol@example.org> NOTIFY=FAILURE ORCPT=rfc822;carol@example.org",
         ]
     );
     // The header says what the sender wrote, qualified; aliases are

@@ -1065,6 +1065,34 @@ fn fail4_oem_mails_a_permanent_failure_back_to_the_sender() {
     );
     assert!(report.parts[1].1.contains("Action: failed"));
     assert!(report.parts[2].1.contains("Body of message 2."));
+
+    // Sent to an alias, the notice names the address the sender wrote
+    // (RFC 3464 Original-Recipient, from the ORCPT kept for the target).
+    let aliases = spool.root().join("aliases");
+    std::fs::write(&aliases, "ops: bob@example.net\n").unwrap();
+    let config = spool.config(
+        "aliased",
+        &server,
+        &format!(
+            "aliases = \"{}\"\nqualify_domain = \"example.org\"",
+            aliases.display()
+        ),
+    );
+    let output = spool
+        .tlsend(&config)
+        .args(["-oem", "-oi", "-f", "alice@example.org", "ops"])
+        .stdin(message(3))
+        .run();
+    assert_exit(&output, 67, &["5.1.1", "mailed back to alice@example.org"]);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2);
+    let aliased = self::report(&messages[1]);
+    let fields = &aliased.parts[1].1;
+    assert!(
+        fields.contains("Original-Recipient: rfc822;ops@example.org")
+            && fields.contains("Final-Recipient: rfc822; bob@example.net"),
+        "{fields}"
+    );
 }
 
 /// example.net, its zone signed, with one MX host at `address`.

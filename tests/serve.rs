@@ -272,7 +272,8 @@ fn in13_requiretls_on_mail_from_reaches_the_relay() {
 smtp.ehlo("client.example")
 # REQUIRETLS wins over the field (RFC 8689 4.1), which is removed.
 send("alice@example.org", ["bob@example.net"], message("secret", "TLS-Required: No\r\n"),
-     mail_options=["REQUIRETLS", "RET=FULL", "ENVID=abc+2B1"], rcpt_options=["NOTIFY=FAILURE"])
+     mail_options=["REQUIRETLS", "RET=FULL", "ENVID=abc+2B1"],
+     rcpt_options=["NOTIFY=FAILURE", "ORCPT=rfc822;list+2Bops@example.org"])
 smtp.quit()
 "#,
     );
@@ -286,9 +287,10 @@ smtp.quit()
     assert!(mail.contains(" RET=HDRS"), "{mail}");
     assert!(mail.contains(" ENVID=abc+2B1"), "{mail}");
     assert!(messages[0].tls);
+    // RFC 3461 4.2: the client's ORCPT is relayed as it came.
     assert_eq!(
         messages[0].rcpt_to,
-        ["RCPT TO:<bob@example.net> NOTIFY=FAILURE ORCPT=rfc822;bob@example.net"]
+        ["RCPT TO:<bob@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+2Bops@example.org"]
     );
     assert!(!messages[0].text().contains("TLS-Required"));
 }

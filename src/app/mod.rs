@@ -684,7 +684,10 @@ fn prepare(
         log.mode = Some((decision.mode, decision.reason.to_string()));
     }
 
-    let recipients = recipients(invocation, &header, &request, &config)?;
+    let crate::local::Recipients {
+        addresses: recipients,
+        original: original_recipients,
+    } = recipients(invocation, &header, &request, &config)?;
 
     // Bcc and Resent-Bcc never leave this machine (IN3, RFC 5322 3.6.3 and
     // 3.6.6; msmtp and Postfix do the same), nor do the fields with which
@@ -708,6 +711,7 @@ fn prepare(
     add_missing_fields(&mut header, &request, &sender, host.0)?;
 
     let mut dsn = request.dsn.clone();
+    dsn.original_recipients = original_recipients;
     if decision.mode == Mode::Require && dsn.ret == Some(Ret::Full) {
         // FAIL5, RFC 8689 section 5: a bounce of a REQUIRETLS message carries headers only.
         dsn.ret = Some(Ret::Hdrs);
@@ -809,28 +813,35 @@ fn recipients(
     header: &Header,
     request: &Request,
     config: &config::Config,
-) -> Result<Vec<Address>, Stop> {
+) -> Result<crate::local::Recipients, Stop> {
     let mut found = Vec::new();
     for argument in &invocation.recipients {
         let list = message::parse_address_list(argument)
             .map_err(|e| Stop::new(Sysexit::Usage, format!("recipient {argument:?}: {e}")))?;
-        found.extend(list);
+        let orcpt = invocation.orcpt.get(argument);
+        found.extend(list.into_iter().map(|address| crate::local::Found {
+            address,
+            orcpt: orcpt.cloned(),
+        }));
     }
     if invocation.extract_recipients {
         let list = header
             .recipients()
             .map_err(|e| Stop::new(Sysexit::DataErr, format!("-t: {e}")))?;
-        found.extend(list);
+        found.extend(list.into_iter().map(|address| crate::local::Found {
+            address,
+            orcpt: None,
+        }));
     }
     // The aliases file is read only when a local name needs it.
-    let aliases = if found.iter().any(|a| a.domain().is_none()) {
+    let aliases = if found.iter().any(|f| f.address.domain().is_none()) {
         local::load_aliases(&config.aliases)?
     } else {
         None
     };
     let unique = crate::local::recipients(&found, aliases.as_ref(), &request.qualification)
         .map_err(|e| Stop::new(Sysexit::Config, format!("{e}; nothing was sent")))?;
-    if unique.is_empty() {
+    if unique.addresses.is_empty() {
         return Err(if invocation.extract_recipients && header.is_resent() {
             Stop::new(
                 Sysexit::DataErr,

@@ -1523,7 +1523,7 @@ impl Notice {
             .iter()
             .map(|(address, r)| crate::dsn::RecipientReport {
                 recipient: address,
-                original_recipient: None,
+                original_recipient: r.orcpt.as_deref(),
                 status: r
                     .status
                     .as_deref()

@@ -131,6 +131,12 @@ fn invocation_for(base: &Invocation, transaction: &Transaction) -> Invocation {
         .iter()
         .map(|r| r.address.to_string())
         .collect();
+    // RFC 3461 4.2: the client's ORCPT goes on with the recipient.
+    invocation.orcpt = transaction
+        .recipients
+        .iter()
+        .filter_map(|r| Some((r.address.to_string(), r.orcpt.clone()?)))
+        .collect();
     invocation.extract_recipients = false;
     // The dialogue has undone dot-stuffing already; a "." line that is
     // left is part of the message.

@@ -93,17 +93,31 @@ fn in12_recipients_are_expanded_then_qualified_or_refused() {
         Path::new("/etc/aliases"),
     );
     assert!(warnings.is_empty());
-    let found = [
-        address("root"),
-        address("bob"),
-        address("alice@example.org"),
-    ];
+    let found: Vec<Found> = ["root", "bob", "alice@example.org", "carol@example.net"]
+        .iter()
+        .map(|a| Found {
+            address: address(a),
+            orcpt: (*a == "carol@example.net").then(|| "rfc822;carol@old.example".into()),
+        })
+        .collect();
     let out = recipients(&found, Some(&aliases), &example_org()).unwrap();
-    let shown: Vec<String> = out.iter().map(|a| a.to_string()).collect();
+    let shown: Vec<String> = out.addresses.iter().map(|a| a.to_string()).collect();
     assert_eq!(
         shown,
-        ["alice@example.org", "ops@example.net", "bob@example.org"]
+        [
+            "alice@example.org",
+            "ops@example.net",
+            "bob@example.org",
+            "carol@example.net"
+        ]
     );
+    // RFC 3461: the targets of root keep the name the sender used (alice
+    // first came through root); a given ORCPT stays; bob is himself.
+    let orcpt = |a: &str| out.original.get(&address(a)).map(String::as_str);
+    assert_eq!(orcpt("alice@example.org"), Some("rfc822;root@example.org"));
+    assert_eq!(orcpt("ops@example.net"), Some("rfc822;root@example.org"));
+    assert_eq!(orcpt("bob@example.org"), None);
+    assert_eq!(orcpt("carol@example.net"), Some("rfc822;carol@old.example"));
     let error = recipients(
         &found,
         Some(&aliases),

@@ -158,6 +158,10 @@ pub struct Recipient {
     /// The server that answered last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// RFC 3461 ORCPT, decoded, when the recipient has one of its own (an
+    /// alias's target, or given by an SMTP client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,7 +288,10 @@ impl Entry {
             recipients: envelope
                 .recipients
                 .iter()
-                .map(|r| Recipient::pending(r.to_string(), now))
+                .map(|r| Recipient {
+                    orcpt: envelope.dsn.original_recipients.get(r).cloned(),
+                    ..Recipient::pending(r.to_string(), now)
+                })
                 .collect(),
         }
     }
@@ -354,6 +361,11 @@ impl Entry {
                 }
                 Ok(_) => {}
             }
+            if let Some(orcpt) = &r.orcpt
+                && !crate::smtp::command::is_valid_orcpt(orcpt)
+            {
+                return invalid(format!("ORCPT {orcpt:?} of {:?}", r.address));
+            }
         }
         if let Some(envid) = &self.dsn.envid
             && (envid.is_empty()
@@ -394,6 +406,20 @@ impl Entry {
 
     /// The envelope for `recipients` (a subset of this entry's).
     pub fn envelope(&self, recipients: Vec<Address>) -> Envelope {
+        let mut dsn = self.dsn.to_dsn();
+        let given: std::collections::HashMap<&str, &String> = self
+            .recipients
+            .iter()
+            .filter_map(|r| r.orcpt.as_ref().map(|o| (r.address.as_str(), o)))
+            .collect();
+        if !given.is_empty() {
+            for address in &recipients {
+                if let Some(orcpt) = given.get(address.to_string().as_str()) {
+                    dsn.original_recipients
+                        .insert(address.clone(), (*orcpt).clone());
+                }
+            }
+        }
         Envelope {
             sender: self.reverse_path(),
             recipients,
@@ -403,7 +429,7 @@ impl Entry {
                 declared_8bitmime: self.content.declared_8bitmime,
             },
             size: Some(self.size),
-            dsn: self.dsn.to_dsn(),
+            dsn,
         }
     }
 
@@ -479,6 +505,7 @@ impl Recipient {
             status: None,
             detail: None,
             server: None,
+            orcpt: None,
         }
     }
 }
@@ -521,6 +548,7 @@ impl From<&Dsn> for DsnParams {
 impl DsnParams {
     pub fn to_dsn(&self) -> Dsn {
         Dsn {
+            original_recipients: Default::default(),
             ret: self.ret.map(|r| match r {
                 RetName::Full => Ret::Full,
                 RetName::Hdrs => Ret::Hdrs,
@@ -562,6 +590,11 @@ mod tests {
                     failure: true,
                     delay: false,
                 }),
+                original_recipients: [(
+                    Address::parse("carol@example.com").unwrap(),
+                    "rfc822;root@example.com".to_string(),
+                )]
+                .into(),
             },
         }
     }
@@ -612,6 +645,14 @@ mod tests {
             (
                 "envid with space",
                 mutate(&|v| v["dsn"]["envid"] = "a b".into()),
+            ),
+            (
+                "orcpt with a line break",
+                mutate(&|v| v["recipients"][1]["orcpt"] = "rfc822;a\r\nRSET".into()),
+            ),
+            (
+                "orcpt without a type",
+                mutate(&|v| v["recipients"][0]["orcpt"] = "root@example.com".into()),
             ),
         ];
         for (why, result) in cases {

@@ -37,6 +37,11 @@ pub struct Dsn {
     pub ret: Option<Ret>,
     pub envid: Option<String>,
     pub notify: Option<Notify>,
+    /// RFC 3461 4.2 ORCPT values, decoded (`rfc822;root@example.org`), of
+    /// the recipients that have one of their own: the address the sender
+    /// gave when an alias replaced it, or what an SMTP client (-bs) gave.
+    /// The others are named by their own address.
+    pub original_recipients: std::collections::HashMap<Address, String>,
 }
 
 impl Dsn {
@@ -151,7 +156,9 @@ pub fn mail_command(
 /// the server offers it.
 pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilities) -> String {
     let mut line = format!("RCPT TO:<{recipient}>");
-    if caps.has("DSN") && envelope.dsn.is_requested() {
+    let given = envelope.dsn.original_recipients.get(recipient);
+    // RFC 3461 4.2: an ORCPT that came with the message is passed on.
+    if caps.has("DSN") && (envelope.dsn.is_requested() || given.is_some()) {
         if let Some(notify) = envelope.dsn.notify {
             line.push_str(" NOTIFY=");
             match notify {
@@ -171,12 +178,36 @@ pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilitie
             }
         }
         // RFC 3461 4.2; a UTF-8 address would need RFC 6533's utf-8 type,
-        // which servers rarely support, so it is left out.
-        if recipient.is_ascii() {
-            let _ = write!(line, " ORCPT=rfc822;{}", xtext(&recipient.to_string()));
+        // which servers rarely support, so it is left out. xtext keeps the
+        // "type;" prefix as it is (";" needs no escape).
+        match given {
+            Some(orcpt) if orcpt.is_ascii() => {
+                let _ = write!(line, " ORCPT={}", xtext(orcpt));
+            }
+            _ if recipient.is_ascii() => {
+                let _ = write!(line, " ORCPT=rfc822;{}", xtext(&recipient.to_string()));
+            }
+            _ => {}
         }
     }
     line
+}
+
+/// Whether `value` is a decoded ORCPT (RFC 3461 4.2) tlsend can keep and
+/// pass on: `addr-type;address`, the type an atom, the whole one line of at
+/// most 500 characters.
+pub fn is_valid_orcpt(value: &str) -> bool {
+    let Some((kind, address)) = value.split_once(';') else {
+        return false;
+    };
+    value.len() <= 500
+        && kind
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !address.is_empty()
+        && !value.chars().any(char::is_control)
 }
 
 /// RFC 3461 4: `xtext`; "+", "=", controls, space and non-ASCII become `+HH`.
@@ -345,6 +376,7 @@ mod tests {
                 failure: true,
                 delay: false,
             }),
+            original_recipients: Default::default(),
         };
         let dsn = caps(&["DSN"]);
         assert_eq!(
@@ -363,6 +395,35 @@ mod tests {
             mail_command(&env, &caps(&[]), None).unwrap(),
             "MAIL FROM:<alice@example.org>"
         );
+    }
+
+    // RFC 3461 4.2: a recipient's own ORCPT is passed on, with DSN asked
+    // for or not, and only to a server that offers DSN.
+    #[test]
+    fn a_given_orcpt_is_passed_on() {
+        let mut env = envelope();
+        let bob = env.recipients[0].clone();
+        env.dsn
+            .original_recipients
+            .insert(bob.clone(), "rfc822;root+x@example.org".into());
+        assert_eq!(
+            rcpt_command(&bob, &env, &caps(&["DSN"])),
+            "RCPT TO:<bob@example.net> ORCPT=rfc822;root+2Bx@example.org"
+        );
+        assert_eq!(
+            rcpt_command(&bob, &env, &caps(&[])),
+            "RCPT TO:<bob@example.net>"
+        );
+        assert!(is_valid_orcpt("rfc822;root@example.org"));
+        for bad in [
+            "root@example.org",
+            ";x",
+            "rfc 822;x",
+            "rfc822;",
+            "rfc822;a\r\nb",
+        ] {
+            assert!(!is_valid_orcpt(bad), "{bad:?}");
+        }
     }
 
     #[test]
