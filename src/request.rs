@@ -67,7 +67,7 @@ pub struct DirectRequest {
 pub struct Request {
     /// The account used, for messages ("account \"work\"").
     pub account: Option<String>,
-    /// Why that account: `-f a@b matches its from = "*@b"`, for `-v` and
+    /// Why that account: `the sender a@b matches its from = "*@b"`, for `-v` and
     /// messages (UX5).
     pub account_why: Option<String>,
     pub delivery: Delivery,

@@ -109,7 +109,7 @@ fn ux7_check_config_says_why_an_account_was_chosen() {
     assert_contains(
         &output.stdout,
         &[
-            "account: work (-f alice@example.org matches its from = \"*@example.org\")",
+            "account: work (the sender alice@example.org matches its from = \"*@example.org\")",
             "server: smtp.example.org:465",
             "TLS: implicit (TLS from the first byte), from tls = \"implicit\" in account \"work\"",
             "trust: the pinned fingerprint sha256:00:11:22",
@@ -326,7 +326,7 @@ fn ux5_several_accounts_and_no_default_is_an_error_not_direct_delivery() {
         &output,
         78,
         &[
-            "2 accounts (work, home) and no default_account, and -f alice@example.org matches no account's from; pass -a NAME or set default_account",
+            "2 accounts (work, home) and no default_account, and the sender alice@example.org matches no account's from; pass -a NAME or set default_account",
         ],
     );
     // Nothing was tried: no DNS, no connection.
@@ -355,7 +355,9 @@ fn ux5_verbose_says_which_account_f_selected_and_why() {
     assert_exit(
         &output,
         0,
-        &["using account \"work\" (-f alice@example.org matches its from = \"*@example.org\")"],
+        &[
+            "using account \"work\" (the sender alice@example.org matches its from = \"*@example.org\")",
+        ],
     );
 }
 

@@ -888,7 +888,7 @@ impl fmt::Display for Why {
         match self {
             Why::Named => write!(f, "named with -a"),
             Why::FromMatched { sender, pattern } => {
-                write!(f, "-f {sender} matches its from = \"{pattern}\"")
+                write!(f, "the sender {sender} matches its from = \"{pattern}\"")
             }
             Why::DefaultAccount => write!(f, "default_account names it"),
             Why::NamedDefault => write!(f, "it is named \"default\""),
@@ -1015,7 +1015,7 @@ impl Config {
     pub fn ambiguity(&self, sender: Option<&str>) -> ConfigError {
         let names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
         let unmatched = match sender {
-            Some(sender) => format!(", and -f {sender} matches no account's from"),
+            Some(sender) => format!(", and the sender {sender} matches no account's from"),
             None => String::new(),
         };
         ConfigError {

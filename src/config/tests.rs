@@ -231,7 +231,7 @@ fn ux5_several_accounts_and_nothing_to_choose_is_an_error_naming_them() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("-f x@y.example matches no account's from"),
+        error.contains("the sender x@y.example matches no account's from"),
         "{error}"
     );
 }
@@ -248,7 +248,7 @@ fn ux5_selection_says_why() {
     assert_eq!(why(Some("lists"), None), "lists: named with -a");
     assert_eq!(
         why(None, Some("bot@lists.example.net")),
-        "lists: -f bot@lists.example.net matches its from = \"*@lists.example.net\""
+        "lists: the sender bot@lists.example.net matches its from = \"*@lists.example.net\""
     );
     assert_eq!(why(None, None), "work: default_account names it");
     let named = parse_text("[account.x]\nhost = \"x\"\n[account.default]\nhost = \"d\"\n").unwrap();
