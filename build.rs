@@ -130,10 +130,13 @@ the only account, else none (direct delivery). It must name an account.
 Where a message that was not delivered to every recipient is appended
 (default \fI~/dead.letter\fR).
 .TP
-\fBqueue\fR = true | false
+\fBqueue\fR = true | false | "always"
 Queue a message that meets a temporary failure, and exit 0 (default: only
 when the system queue is installed; see QUEUE). false turns queueing on
-failure off even then; \fB\-odq\fR and \fB\-odb\fR still queue.
+failure off even then; \fB\-odq\fR and \fB\-odb\fR still queue. "always":
+when the system queue is installed, every message is queued without a try,
+as with \fB\-odq\fR (whatever \fB\-odi\fR a caller passes), so that only
+the queue runner sends, and only its account needs to read the password.
 .TP
 \fBqueue_dir\fR = "\fIPATH\fR"
 The system queue (default \fI/var/spool/tlsend\fR).

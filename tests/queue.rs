@@ -257,6 +257,72 @@ fn odq_queues_without_trying_and_a_queue_run_uses_one_connection_for_all() {
     assert_eq!(rsets, 2, "RSET between the three transactions");
 }
 
+// covers: FAIL3, SUB6
+#[test]
+fn queue_always_hands_every_message_to_the_runner_which_alone_reads_the_password() {
+    let spool = Spool::new();
+    let up = good();
+    // The callers' configuration names a password file they cannot read
+    // (here: none at all): with queue = "always" they never need it.
+    let callers = spool.root().join("callers.toml");
+    std::fs::write(
+        &callers,
+        format!(
+            "queue_dir = \"{}\"\nqueue = \"always\"\n\
+             [account.default]\nhost = \"localhost\"\nport = {}\nuser = \"relay\"\n\
+             password_file = \"{}\"\n",
+            spool.root().display(),
+            up.port,
+            spool.root().join("no-such-password").display()
+        ),
+    )
+    .unwrap();
+    // Vixie cron's flags, -odi included: the configuration decides.
+    let output = spool
+        .tlsend(&callers)
+        .args([
+            "-FCronDaemon",
+            "-odi",
+            "-oem",
+            "-oi",
+            "-f",
+            "cron@example.org",
+        ])
+        .arg("bob@example.net")
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 0, &[]);
+    assert_eq!(up.connections(), 0, "a caller connected");
+    assert_eq!(spool.entries(&callers).len(), 1);
+    // The runner's own configuration has what it takes.
+    let runner = spool.config("runner", &up, "");
+    assert_exit(&spool.tlsend(&runner).arg("-q").run(), 0, &[]);
+    assert_eq!(subjects(&up), ["queued 1"]);
+
+    // Without the system queue it is an ordinary send (nothing would run
+    // a queue): the password is needed, and its absence said.
+    std::fs::remove_dir(spool.root().join("maildrop")).unwrap();
+    let output = spool
+        .tlsend(&callers)
+        .args(["-f", "cron@example.org", "bob@example.net"])
+        .stdin(message(2))
+        .run();
+    assert_exit(&output, 78, &["no-such-password"]);
+}
+
+#[test]
+fn queue_is_true_false_or_always() {
+    let spool = Spool::new();
+    let up = good();
+    let config = spool.config("bad", &up, "queue = \"sometimes\"");
+    let output = spool
+        .tlsend(&config)
+        .args(["-f", "a@example.org", "b@example.net"])
+        .stdin(message(1))
+        .run();
+    assert_exit(&output, 78, &["bad.toml:2:", "true, false or \"always\""]);
+}
+
 /// A server that keeps bob waiting (450) and takes everything else.
 fn bob_busy(requiretls: Advertise) -> TestServer {
     TestServer::start(

@@ -2080,3 +2080,41 @@ mod harness_self_test {
         );
     }
 }
+
+// covers: SUB6, UX5: a password source that fails is a configuration
+// error naming it (78), never an internal error, and nothing is sent.
+#[test]
+fn sub6_a_password_source_that_fails_is_a_configuration_error() {
+    for (flag, value, said) in [
+        (
+            "--password-command",
+            "exit 3",
+            "password_command (running \"exit\") failed",
+        ),
+        (
+            "--password-file",
+            "/nonexistent/password",
+            "/nonexistent/password",
+        ),
+        (
+            "--password-env",
+            "TLSEND_TEST_UNSET_PASSWORD",
+            "TLSEND_TEST_UNSET_PASSWORD",
+        ),
+    ] {
+        let server = server_for_test();
+        let mut tlsend = Tlsend::to_server(&server, pki());
+        tlsend
+            .args(["--user", "alice", flag, value])
+            .args(["-f", "alice@example.org", "bob@example.net"])
+            .stdin(MESSAGE);
+        let output = tlsend.run();
+        assert_exit(&output, 78, &[said]);
+        assert!(
+            !output.stderr.contains("internal error"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(server.connections(), 0, "{flag}");
+    }
+}

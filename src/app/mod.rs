@@ -132,6 +132,8 @@ struct Keep {
     progress: Progress,
     /// The queue's settings, once the configuration is read.
     queue: config::QueueSettings,
+    /// The message is queued without a try (-odq, `queue = "always"`).
+    queue_only: bool,
     /// The message as it is to be sent, once it is: what the queue keeps.
     queueable: Option<queue::Queueable>,
     /// What the log lines of this run say, once the configuration is read.
@@ -246,6 +248,7 @@ fn send_message(invocation: &Invocation, stdin: impl Read, answering: bool) -> S
         recipients: Vec::new(),
         progress: Progress::default(),
         queue: config::QueueSettings::default(),
+        queue_only: invocation.delivery == Some(cli::DeliveryMode::Queue),
         queueable: None,
         log: None,
         answering,
@@ -273,7 +276,7 @@ fn send_message(invocation: &Invocation, stdin: impl Read, answering: bool) -> S
         .filter(|r| !undelivered.iter().any(|(u, _)| u == r))
         .collect();
     if exit == Sysexit::Ok {
-        log_run(&log, invocation, &keep, &undelivered, None);
+        log_run(&log, &keep, &undelivered, None);
         return Sent {
             exit,
             delivered,
@@ -285,7 +288,6 @@ fn send_message(invocation: &Invocation, stdin: impl Read, answering: bool) -> S
         queue::keep_for_later(invocation, &input, &keep, exit, undelivered.clone(), &env);
     log_run(
         &log,
-        invocation,
         &keep,
         &undelivered,
         queued.as_ref().map(|q| q.id.as_str()),
@@ -389,12 +391,17 @@ fn handle_in(
     keep.recipients.clone_from(&prepared.envelope.recipients);
     keep.queueable = Some(queue::Queueable::new(&prepared, invocation));
     fault::point("before-delivery");
-    if invocation.delivery == Some(cli::DeliveryMode::Queue) {
-        // -odq: queued without trying; `keep_for_later` does it.
+    keep.queue_only = queue::queued_without_trying(&keep.queue, invocation.delivery);
+    if keep.queue_only {
+        // Queued without trying; `keep_for_later` does it.
         let why = local_failure(
             codes::STOPPED,
             Sysexit::TempFail,
-            "not tried: -odq asks for the message to be queued",
+            if invocation.delivery == Some(cli::DeliveryMode::Queue) {
+                "not tried: -odq asks for the message to be queued"
+            } else {
+                "not tried: queue = \"always\" hands every message to the queue runner"
+            },
         );
         return (
             Sysexit::TempFail,
@@ -964,13 +971,7 @@ fn report(outcome: &Outcome, verbose: bool) {
 /// UX6: one log line per recipient of this run: delivered (what the
 /// servers answered, kept in the progress), and for the others why not,
 /// queued as `queued_as` when the queue took the temporary failures.
-fn log_run(
-    log: &Log,
-    invocation: &Invocation,
-    keep: &Keep,
-    undelivered: &Undelivered,
-    queued_as: Option<&str>,
-) {
+fn log_run(log: &Log, keep: &Keep, undelivered: &Undelivered, queued_as: Option<&str>) {
     let Some(context) = &keep.log else {
         // Stopped before the configuration said where the log is.
         return;
@@ -1003,7 +1004,7 @@ fn log_run(
             );
         }
     }
-    let queue_only = invocation.delivery == Some(cli::DeliveryMode::Queue);
+    let queue_only = keep.queue_only;
     for (recipient, failure) in undelivered {
         let temporary = failure.classified.is_temporary();
         let result = match (temporary, queued_as) {

@@ -102,6 +102,17 @@ fn in_service(
     Ok(Some(target))
 }
 
+/// Whether the message goes to the queue without a try: -odq, or
+/// `queue = "always"` with the system queue installed (whatever -odi or
+/// -odb a caller such as cron passes out of habit: the administrator
+/// chose that only the queue runner sends).
+pub(super) fn queued_without_trying(
+    settings: &QueueSettings,
+    delivery: Option<DeliveryMode>,
+) -> bool {
+    delivery == Some(DeliveryMode::Queue) || (settings.always && system_queue(settings).installed())
+}
+
 /// A queue entry made for a message's undelivered recipients.
 pub(crate) struct Queued {
     pub id: String,
@@ -172,7 +183,7 @@ pub(super) fn keep_for_later(
     if recipients.is_empty() || recipients.len() != later.len() {
         return (exit, None, Some(later.into_iter().chain(failed).collect()));
     }
-    let queue_only = invocation.delivery == Some(DeliveryMode::Queue);
+    let queue_only = keep.queue_only;
     let now = fault::now();
     let queued = spool::new_id(now).and_then(|id| {
         let mut entry = Entry::new(

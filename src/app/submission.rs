@@ -81,10 +81,13 @@ fn fetch_secret(
         Ok(Ok(Err(e))) => {
             // The Ctrl-C that reached tlsend reached the command too: then
             // the signal is the news, not the command's failure.
-            let late = runtime.block_on(tokio::time::timeout(
-                std::time::Duration::from_millis(200),
-                interrupts.received(),
-            ));
+            // The timer is made inside the runtime: outside it, tokio
+            // panics (no reactor), which made every failing password
+            // source an internal error.
+            let late = runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_millis(200), interrupts.received())
+                    .await
+            });
             match late {
                 Ok(name) => Err(Halt::Signal(name)),
                 Err(_) => Err(Halt::Stop(Stop::new(Sysexit::Config, e.to_string()))),

@@ -180,6 +180,10 @@ impl Default for Direct {
 pub struct QueueSettings {
     /// `queue = true | false`; unset: queue when a system queue is installed.
     pub enabled: Option<bool>,
+    /// `queue = "always"`: when the system queue is installed, every
+    /// message is queued without trying, as with -odq, and the queue
+    /// runner alone sends (and alone needs the account's password).
+    pub always: bool,
     /// The system queue's root; `None`: /var/spool/tlsend.
     pub dir: Option<PathBuf>,
     /// How long an entry is retried before it is returned to its sender.
@@ -192,6 +196,7 @@ impl Default for QueueSettings {
     fn default() -> QueueSettings {
         QueueSettings {
             enabled: None,
+            always: false,
             dir: None,
             // Postfix's maximal_queue_lifetime.
             lifetime: Duration::from_secs(5 * 86_400),
@@ -261,7 +266,7 @@ impl std::error::Error for ConfigError {}
 struct RawConfig {
     default_account: Option<Spanned<String>>,
     dead_letter: Option<String>,
-    queue: Option<bool>,
+    queue: Option<Spanned<QueueKey>>,
     queue_dir: Option<String>,
     queue_lifetime: Option<Spanned<String>>,
     delay_warning: Option<Spanned<String>>,
@@ -272,6 +277,34 @@ struct RawConfig {
     syslog: Option<bool>,
     #[serde(default)]
     account: BTreeMap<String, Spanned<RawAccount>>,
+}
+
+/// `queue = true | false | "always"`.
+enum QueueKey {
+    Switch(bool),
+    Always,
+}
+
+impl<'de> Deserialize<'de> for QueueKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<QueueKey, D::Error> {
+        struct Expected;
+        impl serde::de::Visitor<'_> for Expected {
+            type Value = QueueKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or \"always\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<QueueKey, E> {
+                Ok(QueueKey::Switch(on))
+            }
+            fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<QueueKey, E> {
+                match word {
+                    "always" => Ok(QueueKey::Always),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(word), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Expected)
+    }
 }
 
 #[derive(Deserialize)]
@@ -408,7 +441,15 @@ pub fn parse_with(
         })
     };
     let mut queue = QueueSettings {
-        enabled: raw.queue,
+        enabled: match raw.queue.as_ref().map(Spanned::get_ref) {
+            None => None,
+            Some(QueueKey::Switch(on)) => Some(*on),
+            Some(QueueKey::Always) => Some(true),
+        },
+        always: matches!(
+            raw.queue.as_ref().map(Spanned::get_ref),
+            Some(QueueKey::Always)
+        ),
         dir: raw.queue_dir.as_deref().map(&expand),
         ..QueueSettings::default()
     };
