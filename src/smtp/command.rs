@@ -152,8 +152,8 @@ pub fn mail_command(
     Ok(line)
 }
 
-/// Builds `RCPT TO:<…>` with NOTIFY and ORCPT when DSN was asked for and
-/// the server offers it.
+/// Builds `RCPT TO:<…>` with NOTIFY and ORCPT when DSN was asked for (or
+/// the recipient came with an ORCPT of its own) and the server offers it.
 pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilities) -> String {
     let mut line = format!("RCPT TO:<{recipient}>");
     let given = envelope.dsn.original_recipients.get(recipient);
