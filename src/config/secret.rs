@@ -83,8 +83,12 @@ impl SecretSource {
         match self {
             SecretSource::Command(command) => {
                 // Only the program is named: the rest of a command line may
-                // hold the secret itself (`echo …`), and errors reach logs.
-                let program = command.split_whitespace().next().unwrap_or_default();
+                // hold the secret itself (`echo …`, `TOKEN=… prog`), and
+                // errors reach logs.
+                let program = command
+                    .split_whitespace()
+                    .find(|word| !word.contains('='))
+                    .unwrap_or_default();
                 let shown = format!("password_command (running {program:?})");
                 let could_not_run =
                     |e: std::io::Error| ConfigError::new(format!("{shown} could not run: {e}"));

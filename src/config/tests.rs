@@ -386,6 +386,15 @@ fn sub6_secret_sources() {
         inline.contains("running \"echo\"") && !inline.contains("correct-horse"),
         "{inline}"
     );
+    // Nor a variable set for it before the program (a session token).
+    let assigned = SecretSource::Command("OP_SESSION=tr0ub4dor false".into())
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        assigned.contains("running \"false\"") && !assigned.contains("tr0ub4dor"),
+        "{assigned}"
+    );
     let empty = SecretSource::Command("true".into())
         .fetch()
         .unwrap_err()

@@ -152,8 +152,8 @@ pub fn mail_command(
     Ok(line)
 }
 
-/// Builds `RCPT TO:<…>` with NOTIFY and ORCPT when DSN was asked for and
-/// the server offers it.
+/// Builds `RCPT TO:<…>` with NOTIFY and ORCPT when DSN was asked for (or
+/// the recipient came with an ORCPT of its own) and the server offers it.
 pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilities) -> String {
     let mut line = format!("RCPT TO:<{recipient}>");
     let given = envelope.dsn.original_recipients.get(recipient);
@@ -177,17 +177,21 @@ pub fn rcpt_command(recipient: &Address, envelope: &Envelope, caps: &Capabilitie
                 }
             }
         }
-        // RFC 3461 4.2; a UTF-8 address would need RFC 6533's utf-8 type,
-        // which servers rarely support, so it is left out. xtext keeps the
-        // "type;" prefix as it is (";" needs no escape).
+        // RFC 3461 4.2; a UTF-8 address of tlsend's own would need RFC
+        // 6533's utf-8 type, which servers rarely support, so it is left
+        // out. A given ORCPT that cannot go as it is (too long as sent, or
+        // not ASCII in a type that must be) is left out too, never
+        // replaced by the recipient, which is not what the sender wrote.
         match given {
-            Some(orcpt) if orcpt.is_ascii() => {
-                let _ = write!(line, " ORCPT={}", xtext(orcpt));
+            Some(orcpt) => {
+                if let Some(sent) = orcpt_as_sent(orcpt) {
+                    let _ = write!(line, " ORCPT={sent}");
+                }
             }
-            _ if recipient.is_ascii() => {
+            None if recipient.is_ascii() => {
                 let _ = write!(line, " ORCPT=rfc822;{}", xtext(&recipient.to_string()));
             }
-            _ => {}
+            None => {}
         }
     }
     line
@@ -208,6 +212,31 @@ pub fn is_valid_orcpt(value: &str) -> bool {
         && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !address.is_empty()
         && !value.chars().any(char::is_control)
+}
+
+/// A decoded ORCPT as it goes on the RCPT line, if it can: xtext (RFC
+/// 3461 4.2, which wants the address ASCII), or for the utf-8 type RFC
+/// 6533's 7-bit `utf-8-addr-xtext` (each non-ASCII character, "+", "=",
+/// space as `\x{HEX}`; a "\x{..}" already there stays as it is). At most
+/// 500 characters, which bounds the command line.
+fn orcpt_as_sent(orcpt: &str) -> Option<String> {
+    let (kind, address) = orcpt.split_once(';')?;
+    let sent = if kind.eq_ignore_ascii_case("utf-8") {
+        let mut out = format!("{kind};");
+        for c in address.chars() {
+            if c.is_ascii_graphic() && c != '+' && c != '=' {
+                out.push(c);
+            } else {
+                let _ = write!(out, "\\x{{{:02X}}}", u32::from(c));
+            }
+        }
+        out
+    } else if orcpt.is_ascii() {
+        xtext(orcpt)
+    } else {
+        return None;
+    };
+    (sent.len() <= 500).then_some(sent)
 }
 
 /// RFC 3461 4: `xtext`; "+", "=", controls, space and non-ASCII become `+HH`.
@@ -424,6 +453,45 @@ mod tests {
         ] {
             assert!(!is_valid_orcpt(bad), "{bad:?}");
         }
+    }
+
+    // RFC 3461 4.2: the ORCPT value is at most 500 characters as sent
+    // (xtext): a decoded value full of "+" (a queue file, an alias name)
+    // is left out rather than make an overlong RCPT line.
+    #[test]
+    fn an_orcpt_is_bounded_as_sent_not_as_decoded() {
+        let plus = format!("rfc822;{}@example.org", "+".repeat(200));
+        assert!(plus.len() <= 500 && xtext(&plus).len() > 500);
+        let mut env = envelope();
+        let bob = env.recipients[0].clone();
+        env.dsn.original_recipients.insert(bob.clone(), plus);
+        let line = rcpt_command(&bob, &env, &caps(&["DSN"]));
+        assert!(line.len() < 512, "{line}");
+    }
+
+    // A given ORCPT that cannot go as it is is never replaced by the
+    // recipient's own address (which would name the target, not the
+    // original): a utf-8 one goes in RFC 6533's 7-bit form, an rfc822 one
+    // that is not ASCII (RFC 3461 4.2 forbids it) is left out.
+    #[test]
+    fn a_given_orcpt_that_is_not_ascii() {
+        let mut env = envelope();
+        let bob = env.recipients[0].clone();
+        env.dsn.original_recipients.insert(
+            bob.clone(),
+            "utf-8;j\u{f6}rg+x=\u{1f600}@b\u{fc}cher.example".into(),
+        );
+        assert_eq!(
+            rcpt_command(&bob, &env, &caps(&["DSN"])),
+            "RCPT TO:<bob@example.net> ORCPT=utf-8;j\\x{F6}rg\\x{2B}x\\x{3D}\\x{1F600}@b\\x{FC}cher.example"
+        );
+        env.dsn
+            .original_recipients
+            .insert(bob.clone(), "rfc822;j\u{f6}rg@example.org".into());
+        assert_eq!(
+            rcpt_command(&bob, &env, &caps(&["DSN"])),
+            "RCPT TO:<bob@example.net>"
+        );
     }
 
     #[test]

@@ -467,3 +467,72 @@ fn in13_stopping_closes_with_421_after_the_reply() {
         text.ends_with("250 2.0.0 delivered\r\n421 4.3.0 h tlsend was told to stop; closing\r\n")
     );
 }
+
+// covers: IN13: the data reader agrees with a plain model of RFC 5321
+// 4.5.2 (lines split at CRLF, or at any LF for an LF-only client; the
+// first line that is "." ends; a leading dot of any other line dropped),
+// whatever the input and however it is split into reads.
+mod data_reader_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The bytes passed on and the length of the data on the wire, or
+    /// `None` when the input ends before the final dot.
+    fn model(wire: &[u8], ends: LineEnds) -> Option<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < wire.len() {
+            let mut end = start;
+            let line_end = loop {
+                let i = end + wire[end..].iter().position(|&b| b == b'\n')?;
+                if ends == LineEnds::AnyLf || (i > start && wire[i - 1] == b'\r') {
+                    break i + 1;
+                }
+                end = i + 1;
+            };
+            let line = &wire[start..line_end];
+            if line == b".\r\n" || (ends == LineEnds::AnyLf && line == b".\n") {
+                return Some((out, line_end));
+            }
+            out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+            start = line_end;
+        }
+        None
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_model(
+            wire in proptest::collection::vec(
+                prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..40),
+            capacity in 1usize..9,
+            out in 1usize..9,
+            crlf in any::<bool>(),
+        ) {
+            let ends = if crlf { LineEnds::Crlf } else { LineEnds::AnyLf };
+            let mut input = io::BufReader::with_capacity(capacity, &wire[..]);
+            let mut reader = DataReader::new(&mut input, ends);
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; out];
+            let result = loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => break Err(e.kind()),
+                }
+            };
+            let finished = reader.finished();
+            let mut rest = Vec::new();
+            input.read_to_end(&mut rest).unwrap();
+            match model(&wire, ends) {
+                Some((expected, used)) => {
+                    prop_assert_eq!(result, Ok(()));
+                    prop_assert!(finished);
+                    prop_assert_eq!(got, expected);
+                    prop_assert_eq!(&rest[..], &wire[used..]);
+                }
+                None => prop_assert_eq!(result, Err(io::ErrorKind::UnexpectedEof)),
+            }
+        }
+    }
+}
