@@ -34,8 +34,8 @@
 //! signal ended the dialogue; 74 when standard input or output fails.
 
 use std::io::{self, Read};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{Sent, say, send_message};
 use crate::cli::{self, Action, Invocation, TlsModeFlag};
@@ -67,7 +67,19 @@ pub(super) fn run(base: &Invocation) -> Sysexit {
             );
             Sysexit::TempFail
         }
-        End::Stopped => Sysexit::TempFail,
+        End::Stopped => {
+            let name = serving
+                .watch
+                .stop
+                .lock()
+                .map(|name| name.unwrap_or("a signal"))
+                .unwrap_or("a signal");
+            say(&format!(
+                "{name} received while a message was in hand: its reply was given, and the \
+                 SMTP dialogue ends"
+            ));
+            Sysexit::TempFail
+        }
         End::Io(e) => {
             say(&format!(
                 "the SMTP dialogue on standard input and output failed: {e}"
@@ -95,7 +107,7 @@ impl Delivery for Serving<'_> {
     fn stopping(&self) -> bool {
         // The reply is out: from now on a signal may end the dialogue at once.
         self.watch.busy.store(false, Ordering::SeqCst);
-        self.watch.stop.load(Ordering::SeqCst)
+        self.watch.stop.lock().map_or(true, |name| name.is_some())
     }
 }
 
@@ -302,15 +314,15 @@ fn failure_reply(failure: &Failure) -> Reply {
 struct Watch {
     /// From the final dot to the reply: the message is tlsend's.
     busy: Arc<AtomicBool>,
-    /// A signal came while busy.
-    stop: Arc<AtomicBool>,
+    /// The signal that came while busy.
+    stop: Arc<Mutex<Option<&'static str>>>,
 }
 
 impl Watch {
     fn start() -> Watch {
         let watch = Watch {
             busy: Arc::new(AtomicBool::new(false)),
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(Mutex::new(None)),
         };
         let (busy, stop) = (watch.busy.clone(), watch.stop.clone());
         let (ready, watching) = std::sync::mpsc::channel();
@@ -339,7 +351,9 @@ impl Watch {
                     loop {
                         let name = interrupts.received().await;
                         if busy.load(Ordering::SeqCst) {
-                            stop.store(true, Ordering::SeqCst);
+                            if let Ok(mut stop) = stop.lock() {
+                                stop.get_or_insert(name);
+                            }
                             continue;
                         }
                         say(&format!(
