@@ -99,15 +99,20 @@ pub fn is_real_domain(name: &str) -> bool {
 
 /// This host's name as the system gives it, and its fully qualified form:
 /// the name itself when it has a dot, else completed from /etc/hosts as
-/// `hostname -f` does on Debian (`127.0.1.1 host.example.org host`).
+/// `hostname -f` does on Debian (`127.0.1.1 host.example.org host`). Found
+/// once per process: every message and every EHLO of a queue run asks.
 pub fn full_host_name() -> (String, Option<String>) {
-    let short = gethostname::gethostname().to_string_lossy().into_owned();
-    if short.contains('.') {
-        return (short.clone(), Some(short));
-    }
-    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let full = qualified_in_hosts(&short, &hosts);
-    (short, full)
+    static HOST: std::sync::OnceLock<(String, Option<String>)> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let short = gethostname::gethostname().to_string_lossy().into_owned();
+        if short.contains('.') {
+            return (short.clone(), Some(short));
+        }
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        let full = qualified_in_hosts(&short, &hosts);
+        (short, full)
+    })
+    .clone()
 }
 
 /// The first dotted name on an /etc/hosts line that also names `short`.

@@ -18,7 +18,7 @@
 //! warning none is due; nobody is notified about a notification or with
 //! an empty sender; the text listing of a queue holding the entry twice
 //! has one line per entry and recipient and no control character; each
-//! recipient is the one `recipient_mut` finds for its address as `due`
+//! recipient is the one `recipients_by_address` finds for its address as `due`
 //! gives it, so that a delivery or a failure is recorded on it (otherwise
 //! a delivered recipient stays pending and is sent again on every run).
 
@@ -205,8 +205,9 @@ fuzz_target!(|data: &[u8]| {
     for i in 0..entry.recipients.len() {
         let address = Address::parse(&entry.recipients[i].address).expect("an address");
         let found = recorded
-            .recipient_mut(&address)
-            .map(|r| ptr::from_ref(r))
+            .recipients_by_address()
+            .get(&address.to_string())
+            .map(|r| ptr::from_ref(&**r))
             .unwrap_or_else(|| {
                 panic!(
                     "recipient {i}, {:?}, is not found by its address {address}",

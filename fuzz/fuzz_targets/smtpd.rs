@@ -85,8 +85,15 @@ fuzz_target!(|data: &[u8]| {
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let line = line.strip_suffix(b"\r").expect("every line ends in CRLF");
         assert!(!line.contains(&b'\r'), "CR inside a reply: {line:?}");
-        assert!(line.len() + 2 <= 512, "reply line of {} octets", line.len() + 2);
-        assert!(line.len() >= 3 && line[..3].iter().all(u8::is_ascii_digit), "{line:?}");
+        assert!(
+            line.len() + 2 <= 512,
+            "reply line of {} octets",
+            line.len() + 2
+        );
+        assert!(
+            line.len() >= 3 && line[..3].iter().all(u8::is_ascii_digit),
+            "{line:?}"
+        );
         assert!(matches!(line.get(3), None | Some(b' ' | b'-')), "{line:?}");
     }
 

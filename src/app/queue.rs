@@ -171,14 +171,13 @@ pub(super) fn keep_for_later(
     let (later, failed): (Undelivered, Undelivered) = undelivered
         .into_iter()
         .partition(|(_, failure)| failure.classified.is_temporary());
+    // By their text, found in a map: a search per recipient would cost
+    // the square of a large recipient list.
+    let by_text: std::collections::HashMap<String, &Address> =
+        keep.recipients.iter().map(|a| (a.to_string(), a)).collect();
     let recipients: Vec<(Address, &Failure)> = later
         .iter()
-        .filter_map(|(text, failure)| {
-            keep.recipients
-                .iter()
-                .find(|a| a.to_string() == *text)
-                .map(|a| (a.clone(), failure))
-        })
+        .filter_map(|(text, failure)| by_text.get(text).map(|a| ((*a).clone(), failure)))
         .collect();
     if recipients.is_empty() || recipients.len() != later.len() {
         return (exit, None, Some(later.into_iter().chain(failed).collect()));
@@ -300,8 +299,9 @@ pub(super) fn mail_back(
         );
         entry.account.clone_from(&queueable.account);
         entry.direct = queueable.direct;
+        let mut by_address = entry.recipients_by_address();
         for (address, failure) in &failed {
-            if let Some(recipient) = entry.recipient_mut(address) {
+            if let Some(recipient) = by_address.get_mut(&address.to_string()) {
                 record_failure(recipient, failure, now);
             }
         }
@@ -806,9 +806,10 @@ fn record_acceptances(locked: &RefCell<Locked>, outcome: &Outcome) {
     let mut locked = locked.borrow_mut();
     let now = fault::now();
     let mut changed = false;
+    let mut by_address = locked.entry.recipients_by_address();
     for r in &outcome.recipients {
         if let Ok(accepted) = &r.result
-            && let Some(recipient) = locked.entry.recipient_mut(&r.recipient)
+            && let Some(recipient) = by_address.get_mut(&r.recipient.to_string())
             && recipient.state == State::Pending
         {
             recipient.state = State::Delivered;
@@ -1142,11 +1143,12 @@ impl Runner<'_> {
             let mut failed = Vec::new();
             // UX6: (result, retry) of each failed recipient, for the log.
             let mut logged = Vec::new();
+            let mut by_address = locked.entry.recipients_by_address();
             for r in &outcome.recipients {
                 let Err(failure) = &r.result else {
                     continue;
                 };
-                if let Some(recipient) = locked.entry.recipient_mut(&r.recipient)
+                if let Some(recipient) = by_address.get_mut(&r.recipient.to_string())
                     && recipient.state == State::Pending
                 {
                     record_failure(recipient, failure, now);
@@ -1523,11 +1525,16 @@ impl Notice {
                 .map(|t| t.with_timezone(&chrono::Local).fixed_offset())
         };
         let now_time = time(now).ok_or("the clock is out of range")?;
+        let by_address: std::collections::HashMap<&str, &entry::Recipient> = entry
+            .recipients
+            .iter()
+            .map(|r| (r.address.as_str(), r))
+            .collect();
         let addresses: Vec<(Address, &entry::Recipient)> = recipients
             .iter()
             .filter_map(|text| {
-                let recipient = entry.recipients.iter().find(|r| &r.address == text)?;
-                Some((Address::parse(text).ok()?, recipient))
+                let recipient = by_address.get(text.as_str())?;
+                Some((Address::parse(text).ok()?, *recipient))
             })
             .collect();
         let reports: Vec<crate::dsn::RecipientReport<'_>> = addresses

@@ -52,7 +52,8 @@ pub(crate) const REQUIRETLS_SOURCE: &str = "REQUIRETLS on MAIL FROM (-bs)";
 
 /// Runs the dialogue; returns the exit status.
 pub(super) fn run(base: &Invocation) -> Sysexit {
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let (short, full) = crate::local::full_host_name();
+    let host = full.unwrap_or(short);
     let mut serving = Serving {
         base,
         watch: Watch::start(),

@@ -488,9 +488,13 @@ impl Entry {
         }
     }
 
-    pub fn recipient_mut(&mut self, address: &Address) -> Option<&mut Recipient> {
-        let text = address.to_string();
-        self.recipients.iter_mut().find(|r| r.address == text)
+    /// Every recipient, by its address as written: for recording the
+    /// results of a whole transaction without a search per recipient.
+    pub fn recipients_by_address(&mut self) -> std::collections::HashMap<String, &mut Recipient> {
+        self.recipients
+            .iter_mut()
+            .map(|r| (r.address.clone(), r))
+            .collect()
     }
 }
 
